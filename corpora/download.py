@@ -1,0 +1,69 @@
+"""Download-once, checksum-verified corpus files in a cache folder."""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import urllib.request
+from pathlib import Path
+
+from .errors import CorpusError
+
+
+def data_dir() -> Path:
+    """``$RNN_TUI_DATA``, else ``$XDG_CACHE_HOME/rnn-tui``, else ``~/.cache/rnn-tui``."""
+    if os.environ.get("RNN_TUI_DATA"):
+        return Path(os.environ["RNN_TUI_DATA"]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "rnn-tui"
+
+
+def sha1_of(path: Path) -> str:
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cached_file(filename: str, sha1: str) -> Path | None:
+    """The verified cached copy of ``filename``, or None if it is absent (or does not verify)."""
+    path = data_dir() / filename
+    return path if path.is_file() and sha1_of(path) == sha1 else None
+
+
+def fetch(filename: str, url: str, sha1: str, progress=None, timeout_s: float = 30.0) -> Path:
+    """Return the verified local copy of ``url``, downloading it once if needed."""
+    found = cached_file(filename, sha1)
+    if found:
+        return found
+    folder = data_dir()
+    target = folder / filename
+    partial = folder / (filename + ".part")
+    progress = progress or _stderr_progress(filename)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with urllib.request.urlopen(url, timeout=timeout_s) as response, open(partial, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0)
+            done = 0
+            for block in iter(lambda: response.read(1 << 16), b""):
+                out.write(block)
+                done += len(block)
+                progress(done, total)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise CorpusError(f"cannot download {filename} from {url} ({getattr(exc, 'reason', exc)}); "
+                          f"put a copy (SHA-1 {sha1}) at {target} or set RNN_TUI_DATA to its folder") from None
+    if sha1_of(partial) != sha1:
+        partial.unlink(missing_ok=True)
+        raise CorpusError(f"downloaded {filename} does not match its SHA-1 {sha1}; it was removed")
+    os.replace(partial, target)
+    return target
+
+
+def _stderr_progress(filename: str):
+    def report(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            share = f" {100 * done // total}%" if total else ""
+            print(f"\rdownloading {filename}: {done // 1024} KiB{share}", end="", file=sys.stderr, flush=True)
+    return report

@@ -1,0 +1,62 @@
+"""Reading any text file safely: one clear error per bad input, bounded memory for huge files."""
+from __future__ import annotations
+
+import os
+
+from .errors import CorpusError
+
+# Above this size a file is read only up to what --max-tokens needs.
+MEMORY_BUDGET_BYTES = int(os.environ.get("RNN_TUI_MAX_READ_BYTES", 256 * 2**20))
+_SNIFF_BYTES = 1 << 16
+
+
+def read_text_file(path: str, encoding: str = "utf-8", errors: str = "strict", max_tokens: int = 0) -> str:
+    """Return the text of ``path`` (all of it, or a prefix large enough for ``max_tokens``)."""
+    if not os.path.exists(path):
+        raise CorpusError(f"corpus file not found: {path}")
+    if os.path.isdir(path):
+        raise CorpusError(f"corpus path is a directory, not a text file: {path}")
+    size = os.path.getsize(path)
+    if size == 0:
+        raise CorpusError(f"corpus file is empty: {path}")
+    try:
+        with open(path, "rb") as handle:
+            if b"\x00" in handle.read(_SNIFF_BYTES):
+                raise CorpusError(f"corpus file looks binary (it holds NUL bytes), not text: {path}")
+            handle.seek(0)
+            if size <= MEMORY_BUDGET_BYTES:
+                data = handle.read()
+            elif max_tokens > 0:
+                # A token is at least one character and a character at most 4 UTF-8 bytes; preprocessing
+                # can drop characters, so read generously, but never past the budget.
+                data = handle.read(min(MEMORY_BUDGET_BYTES, max(_SNIFF_BYTES, 8 * max_tokens)))
+                data = _drop_partial_utf8(data) if encoding.replace("-", "").lower() == "utf8" else data
+            else:
+                raise CorpusError(
+                    f"corpus file is {size / 2**30:.1f} GiB, above the {MEMORY_BUDGET_BYTES // 2**20} MiB memory "
+                    f"budget; pass --max-tokens N to read only its start: {path}")
+    except OSError as exc:
+        raise CorpusError(f"cannot read corpus file {path}: {exc.strerror or exc}") from None
+    if b"\x00" in data:
+        raise CorpusError(f"corpus file looks binary (it holds NUL bytes), not text: {path}")
+    try:
+        text = data.decode(encoding, errors=errors)
+    except LookupError:
+        raise CorpusError(f"unknown encoding {encoding!r}") from None
+    except UnicodeDecodeError as exc:
+        raise CorpusError(
+            f"corpus file is not valid {exc.encoding} at byte offset {exc.start}: {path} "
+            f"(pass --encoding NAME, or --encoding-errors replace to go on)") from None
+    if not text.strip():
+        raise CorpusError(f"corpus file holds only whitespace: {path}")
+    return text
+
+
+def _drop_partial_utf8(data: bytes) -> bytes:
+    """Cut a trailing, incomplete UTF-8 sequence left by reading a fixed number of bytes."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 != 0x80:  # a lead byte (or ASCII): is its sequence complete?
+            need = 1 if byte < 0x80 else 4 if byte >= 0xF0 else 3 if byte >= 0xE0 else 2
+            return data if need <= back else data[:-back]
+    return data

@@ -1,0 +1,111 @@
+"""Checkpoints: written atomically, read without unpickling arbitrary objects.
+
+A checkpoint is a ``torch.save`` of plain containers and tensors only (weights, vocab, config,
+optimizer state, RNG states, epoch, metrics history). It is loaded with ``weights_only=True``,
+which refuses any pickled object outside that set, so a hostile file cannot run code.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+
+FORMAT = "rnn-tui-checkpoint"
+VERSION = 1
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+class CheckpointError(ValueError):
+    """A file cannot be used as a checkpoint; the message is one line for the user."""
+
+
+def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
+    """Write ``state`` to ``path`` atomically: temp file in the same folder, fsync, rename.
+
+    A crash or a failing disk mid-write leaves the previous checkpoint at ``path`` intact;
+    the ``OSError`` propagates to the caller, which reports it and goes on training.
+    """
+    path = Path(path)
+    payload = {"format": FORMAT, "version": VERSION, **state}
+    fd, tmp_name = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # not every platform lets a folder be opened; the rename is still atomic
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """A checkpoint file, or a run folder meaning its latest checkpoint."""
+    path = Path(path)
+    if path.is_dir():
+        candidate = path / CHECKPOINT_NAME
+        if not candidate.is_file():
+            raise CheckpointError(f"no checkpoint in run folder {path} (expected {CHECKPOINT_NAME})")
+        return candidate
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """Load and check a checkpoint; ``CheckpointError`` for anything that is not a good one."""
+    path = resolve_checkpoint(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"refused {path}: it holds objects other than tensors and plain data "
+                              f"(not an rnn-tui checkpoint, or a tampered one); nothing in it was run") from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError, AttributeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"cannot read checkpoint {path}: corrupt or truncated ({reason[:120]})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an rnn-tui checkpoint")
+    if state.get("version") != VERSION:
+        raise CheckpointError(f"{path} is checkpoint format version {state.get('version')}; "
+                              f"this rnn-tui reads version {VERSION}")
+    missing = [k for k in ("config", "vocab", "model_state", "optimizer_state", "rng", "epoch", "history")
+               if k not in state]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} is incomplete: no {', '.join(missing)}")
+    return state
+
+
+def model_from_checkpoint(state: dict, device=None):
+    """Rebuild (model, vocab, config) from a loaded checkpoint, on ``device`` (default: CPU)."""
+    from .config import TrainConfig
+    from .models import build_model
+    from .vocab import Vocab
+
+    try:
+        config = TrainConfig.from_dict(state["config"])
+        vocab = Vocab.from_list(state["vocab"])
+        model = build_model(config.model, len(vocab), config.hidden, config.layers, config.dropout,
+                            config.path, config.activation, config.input)
+        model.load_state_dict(state["model_state"])
+    except (TypeError, ValueError, KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint does not describe a usable model ({str(exc).splitlines()[0][:120]})") from None
+    return model.to(device or "cpu").eval(), vocab, config

@@ -1,0 +1,88 @@
+"""Generating text from a trained model (d2l's ``predict_ch8``, generalised).
+
+Warm up the state on the prefix, then emit tokens greedily (temperature 0, as the book) or by
+sampling with temperature and top-k from a dedicated ``torch.Generator``, so sampling never moves
+the training RNG. Tokens are yielded as they are produced; characters outside the vocabulary in
+the prefix map to ``<unk>`` instead of raising ``KeyError`` as every seed does.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from .text import detokenize, tokenize_prefix
+from .vocab import Vocab
+
+
+@torch.inference_mode()
+def generate_indices(model, prefix_indices: list[int], num_preds: int, temperature: float = 0.0,
+                     top_k: int = 0, generator: torch.Generator | None = None,
+                     device: torch.device | None = None) -> Iterator[int]:
+    """Yield ``num_preds`` token indices following ``prefix_indices`` (which must be non-empty)."""
+    if not prefix_indices:
+        raise ValueError("the prefix must hold at least one token")
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        state = model.begin_state(1, device)
+        if len(prefix_indices) > 1:
+            warmup = torch.tensor([prefix_indices[:-1]], device=device)  # (1, n-1)
+            _, state = model(warmup, state)
+        current = torch.tensor([[prefix_indices[-1]]], device=device)
+        # On an accelerator, collect a few tokens per host sync; on the CPU there is no sync to save.
+        chunk = 1 if device.type == "cpu" else 16
+        produced: list[torch.Tensor] = []
+        for _ in range(num_preds):
+            logits, state = model(current, state)  # (1, V)
+            current = _choose(logits, temperature, top_k, generator).view(1, 1)
+            produced.append(current)
+            if len(produced) == chunk:
+                yield from torch.cat(produced).view(-1).tolist()
+                produced = []
+        if produced:
+            yield from torch.cat(produced).view(-1).tolist()
+    finally:
+        model.train(was_training)
+
+
+def _choose(logits: torch.Tensor, temperature: float, top_k: int,
+            generator: torch.Generator | None) -> torch.Tensor:
+    if temperature <= 0:
+        return logits.argmax(dim=-1)
+    logits = logits.float() / temperature
+    if 0 < top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).view(-1)
+
+
+def generate_text(model, vocab: Vocab, prefix: str, num_preds: int, preprocess: str = "raw",
+                  tokens: str = "char", temperature: float = 0.0, top_k: int = 0, seed: int | None = None,
+                  device: torch.device | None = None) -> Iterator[str]:
+    """Yield the prefix, then each generated token as text (``<unk>`` as a visible placeholder)."""
+    device = device or next(model.parameters()).device
+    prefix_tokens = tokenize_prefix(prefix, preprocess, tokens)
+    if not prefix_tokens:
+        raise ValueError(f"the prefix {prefix!r} holds no token after {preprocess} preprocessing")
+    generator = None
+    if temperature > 0:
+        generator = torch.Generator(device=device)
+        generator.manual_seed(0 if seed is None else seed)
+    yield detokenize(prefix_tokens, tokens)
+    previous = prefix_tokens[-1]
+    for index in generate_indices(model, vocab[prefix_tokens], num_preds, temperature, top_k, generator, device):
+        token = vocab.display(index)
+        yield token if tokens == "char" else _joined(previous, token)
+        previous = token
+
+
+def _joined(previous: str, token: str) -> str:
+    return token if token == "\n" or previous == "\n" else " " + token
+
+
+def predict(model, vocab: Vocab, prefix: str, num_preds: int, **options) -> str:
+    """The whole generation as one string, like d2l's ``predict_ch8``."""
+    return "".join(generate_text(model, vocab, prefix, num_preds, **options))

@@ -1,0 +1,1 @@
+"""rnn-tui's front ends: the click CLI and the Textual dashboard."""

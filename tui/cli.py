@@ -1,0 +1,100 @@
+"""``rnn-tui``: the dashboard, plus ``train``, ``generate``, ``corpora`` and ``bench`` for scripts.
+
+Importing this module loads neither torch nor Textual: ``rnn-tui --help`` answers at once, and
+each command imports what it needs when it runs.
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+from click.core import ParameterSource
+
+from .options import config_from_options, train_options
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _typed_on_command_line(ctx: click.Context) -> dict:
+    return {name: value for name, value in ctx.params.items()
+            if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+
+
+@click.group(invoke_without_command=True, context_settings=CONTEXT)
+@train_options
+@click.option("--start", is_flag=True, help="Begin training as soon as the dashboard opens.")
+@click.option("--ascii", "ascii_only", is_flag=True, help="Draw with ASCII only (automatic in a non-UTF-8 locale).")
+@click.version_option(package_name="rnn-tui", prog_name="rnn-tui")
+@click.pass_context
+def cli(ctx: click.Context, start: bool, ascii_only: bool, **options) -> None:
+    """Train character-level RNN language models (d2l chapter 8) from a terminal dashboard.
+
+    With no command, opens the dashboard; every `train` option pre-fills its form.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from .app import run_dashboard
+    config = config_from_options(options)
+    ctx.exit(run_dashboard(config, start=start, ascii_only=ascii_only, resume=options.get("resume")))
+
+
+@cli.command(context_settings=CONTEXT)
+@train_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON event per line on stdout.")
+@click.option("--control-stdin", is_flag=True, hidden=True, help="Read pause/resume/stop/sample from stdin.")
+@click.pass_context
+def train(ctx: click.Context, as_json: bool, control_stdin: bool, **options) -> None:
+    """Train headless: a line per epoch, then d2l's `perplexity P, S tokens/sec on DEVICE`."""
+    from .headless import run_train
+    overrides = {k: v for k, v in _typed_on_command_line(ctx).items() if k in ("epochs", "device", "sample_every",
+                                                                               "checkpoint_every", "prefix")}
+    ctx.exit(run_train(config_from_options(options), as_json, options.get("resume"), overrides, control_stdin))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("checkpoint", type=click.Path())
+@click.option("--prefix", default=None, help="Prompt. [default: the run's prefix]")
+@click.option("--length", type=int, default=200, show_default=True, help="Tokens to generate.")
+@click.option("--temperature", type=float, default=0.0, show_default=True, help="0 = greedy.")
+@click.option("--top-k", type=int, default=0, show_default=True, help="0 = all tokens.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="auto|cpu|cuda|cuda:N|mps")
+def generate(checkpoint: str, prefix, length, temperature, top_k, seed, device) -> None:
+    """Stream text from CHECKPOINT (a checkpoint file, or a run folder: its latest)."""
+    from .headless import run_generate
+    sys.exit(run_generate(checkpoint, prefix, length, temperature, top_k, seed, device))
+
+
+@cli.command(context_settings=CONTEXT)
+def corpora() -> None:
+    """List the named corpora."""
+    from .headless import corpora_table
+    click.echo(corpora_table())
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--quick", is_flag=True, help="Fewer, shorter repetitions (a smoke test, not figures).")
+@click.option("--repeats", type=int, default=3, show_default=True, help="Alternating runs per path.")
+@click.option("--device", default="auto", show_default=True, help="auto|cpu|cuda|cuda:N|mps")
+@click.option("--json", "as_json", is_flag=True, help="The results as one JSON object.")
+def bench(quick: bool, repeats: int, device: str, as_json: bool) -> None:
+    """Tokens/s of the textbook and fast paths, generation speed, a matmul roofline, peak memory."""
+    from .bench_cli import run_bench
+    sys.exit(run_bench(quick=quick, repeats=repeats, device=device, as_json=as_json))
+
+
+def main() -> None:
+    """Console entry point: any usage or input error is one line on stderr and exit status 2."""
+    try:
+        code = cli.main(prog_name="rnn-tui", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("rnn-tui: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"rnn-tui: error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()
