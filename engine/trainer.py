@@ -174,7 +174,7 @@ class Trainer:
             elapsed = time.perf_counter() - run_started
             done = epoch - self.start_epoch
             eta = (elapsed - self.elapsed_before) / done * (cfg.epochs - epoch)
-            epoch_event = ev.Epoch(epoch=epoch, epochs=cfg.epochs, train_perplexity=math.exp(loss),
+            epoch_event = ev.Epoch(epoch=epoch, epochs=cfg.epochs, train_perplexity=_safe_exp(loss),
                                    val_perplexity=val_ppl, tokens_per_sec=tokens_per_sec, grad_norm=grad_norm,
                                    elapsed_s=elapsed, eta_s=eta, train_loss=loss, memory=memory_stats(self.device))
             last = epoch_event.to_dict()

@@ -1,0 +1,84 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import shared_corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rnn_tui(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "tui.cli", *args], capture_output=True, text=True,
+                          cwd=cwd or ROOT, timeout=300)
+
+
+def test_help_does_not_import_torch_or_textual():
+    code = "import sys; from tui import cli; print('torch' in sys.modules, 'textual' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.split() == ["False", "False"]
+    assert rnn_tui("--help").returncode == 0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--hidden", "0"], "--hidden must be a positive integer"),
+    (["--batch-size", "-3"], "--batch-size must be a positive integer"),
+    (["--lr", "0"], "--lr must be a number above 0"),
+    (["--model", "transformer"], "Invalid value for '--model'"),
+    (["--corpus-file", "/no/such/file.txt"], "corpus file not found"),
+    (["--corpus", "nonesuch"], "unknown corpus"),
+    (["--device", "cuda:7"], None),
+    (["--corpus", "markov", "--batch-size", "4000", "--num-steps", "50"], "too short"),
+    (["--resume", "/no/such/run"], "checkpoint not found"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
+    result = rnn_tui("train", "--epochs", "1", *args, "--run-dir", str(tmp_path / "r"))
+    if args[0] == "--device":
+        import torch
+        if torch.cuda.is_available() and torch.cuda.device_count() > 7:
+            pytest.skip("this machine has a cuda:7")
+        message = "cuda:7"
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
+
+
+def test_json_events_and_plain_ending(tmp_path):
+    result = rnn_tui("train", "--corpus", "markov:length=20000", "--hidden", "32", "--epochs", "2", "--json",
+                     "--sample-every", "1", "--device", "cpu", "--run-dir", str(tmp_path / "j"))
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "finished" and kinds.count("epoch") == 2 and "sample" in kinds
+    assert events[0]["floor_perplexity"] > 1
+    epoch = next(e for e in events if e["event"] == "epoch")
+    assert {"epoch", "train_perplexity", "val_perplexity", "tokens_per_sec", "grad_norm", "elapsed_s"} <= set(epoch)
+    assert {"train_perplexity", "val_perplexity", "tokens_per_sec", "device"} <= set(events[-1])
+
+    plain = rnn_tui("train", "--corpus", "markov:length=20000", "--hidden", "32", "--epochs", "1", "--device", "cpu",
+                    "--prefix", "abc def", "--run-dir", str(tmp_path / "p"))
+    lines = plain.stdout.splitlines()
+    assert plain.returncode == 0 and lines[0] == f"run folder: {tmp_path / 'p'}"
+    closing = [i for i, line in enumerate(lines) if line.startswith("perplexity ")]
+    assert closing and " tokens/sec on cpu" in lines[closing[0]]
+    assert lines[closing[0] + 1].startswith("abc def") and lines[closing[0] + 2].startswith("def")
+
+
+def test_corpora_lists_sources():
+    out = rnn_tui("corpora")
+    assert out.returncode == 0
+    for name in ("python-stdlib", "timemachine", "markov"):
+        assert name in out.stdout
+
+
+def test_tang_poems_train_a_few_minibatches(tmp_path):
+    path = shared_corpus("tang_poems.txt")
+    result = rnn_tui("train", "--corpus-file", str(path), "--preprocess", "raw", "--hidden", "32", "--epochs", "1",
+                     "--max-tokens", "20000", "--json", "--device", "cpu", "--prefix", "床前明月光",
+                     "--run-dir", str(tmp_path / "t"))
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert events[0]["vocab_size"] > 1500
+    assert events[-1]["samples"][0]["text"].startswith("床前明月光")

@@ -1,0 +1,144 @@
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine import checkpoint as ckpt
+from engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from engine.runs import RunDir
+from engine.session import recorded_run
+from engine.trainer import Trainer
+from helpers import pattern_text, tiny_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_to_end(config, text, run_dir, resume=None):
+    trainer = Trainer(config, text, {"name": "t"}, resume=resume)
+    return [e.to_dict() for e in recorded_run(trainer, RunDir(run_dir), resumed=resume is not None)]
+
+
+def losses(events):
+    return [e["train_loss"] for e in events if e["event"] == "epoch"]
+
+
+@pytest.mark.parametrize("optimizer,sampler", [("sgd", "sequential"), ("adam", "random")])
+def test_exact_resume_gives_identical_losses(tmp_path, optimizer, sampler):
+    text = pattern_text()
+    config = dict(optimizer=optimizer, lr=1.0 if optimizer == "sgd" else 0.01, sampler=sampler, model="gru",
+                  dropout=0.2, layers=2, sample_every=2)
+    straight = losses(run_to_end(tiny_config(epochs=5, **config), text, tmp_path / "a"))
+    run_to_end(tiny_config(epochs=2, **config), text, tmp_path / "b")
+    state = load_checkpoint(tmp_path / "b")
+    assert state["epoch"] == 2
+    resumed = run_to_end(tiny_config(epochs=5, **config), text, tmp_path / "b", resume=state)
+    assert losses(resumed) == straight[2:]
+    metrics = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [1, 2, 3, 4, 5]
+    assert [m["train_loss"] for m in metrics] == straight
+
+
+def test_checkpoint_holds_everything_needed(tmp_path):
+    run_to_end(tiny_config(epochs=1), pattern_text(), tmp_path)
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert state["format"] == ckpt.FORMAT and state["version"] == ckpt.VERSION
+    assert {"python", "torch"} <= set(state["rng"]) and state["history"][0]["epoch"] == 1
+    assert state["vocab"][0] == "<unk>" and state["config"]["hidden"] == 32
+
+
+def test_failing_disk_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    save_checkpoint({"epoch": 1, "marker": torch.tensor([1])}, tmp_path / "checkpoint.pt")
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+
+    def full_disk(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(ckpt.torch, "save", full_disk)
+    with pytest.raises(OSError):
+        save_checkpoint({"epoch": 2}, tmp_path / "checkpoint.pt")
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temp file left behind
+
+
+def test_checkpoint_failure_is_reported_and_training_goes_on(tmp_path, monkeypatch):
+    real_save = ckpt.torch.save
+    calls = {"n": 0}
+
+    def flaky(obj, f, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(28, "No space left on device")
+        return real_save(obj, f, *a, **k)
+    monkeypatch.setattr(ckpt.torch, "save", flaky)
+    events = run_to_end(tiny_config(epochs=3), pattern_text(), tmp_path)
+    checkpoints = [e for e in events if e["event"] == "checkpoint"]
+    assert [c["ok"] for c in checkpoints] == [True, False, True]
+    assert "No space left" in checkpoints[1]["error"]
+    assert events[-1]["status"] == "completed" and load_checkpoint(tmp_path)["epoch"] == 3
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, (f"touch {Path.cwd() / 'PWNED'}",))
+
+
+def test_hostile_pickle_is_refused_and_never_executed(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": ckpt.FORMAT, "version": 1, "x": Payload()}, path)
+    with pytest.raises(CheckpointError, match="refused"):
+        load_checkpoint(path)
+    plain = tmp_path / "evil.pkl"
+    plain.write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(plain)
+    assert not (Path.cwd() / "PWNED").exists()
+
+
+def test_corrupt_truncated_and_foreign_files_are_refused(tmp_path):
+    run_to_end(tiny_config(epochs=1), pattern_text(), tmp_path / "run")
+    good = (tmp_path / "run" / "checkpoint.pt").read_bytes()
+    (tmp_path / "truncated.pt").write_bytes(good[: len(good) // 2])
+    (tmp_path / "garbage.pt").write_bytes(os.urandom(4096))
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "foreign.pt")
+    torch.save({"format": ckpt.FORMAT, "version": 99}, tmp_path / "future.pt")
+    for name, message in [("truncated.pt", "corrupt or truncated"), ("garbage.pt", "corrupt or truncated|refused"),
+                          ("foreign.pt", "not an rnn-tui checkpoint"), ("future.pt", "format version 99"),
+                          ("missing.pt", "not found")]:
+        with pytest.raises(CheckpointError, match=message):
+            load_checkpoint(tmp_path / name)
+
+
+def _rnn_tui(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "tui.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                          **kwargs)
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_signals_stop_at_a_minibatch_checkpoint_and_resume(tmp_path, signame):
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", "train", "--corpus", "markov:length=60000", "--hidden", "32",
+         "--epochs", "200", "--json", "--sample-every", "0", "--device", "cpu", "--run-dir", str(run_dir)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:
+        if json.loads(line).get("event") == "checkpoint":  # one epoch done and saved
+            break
+    process.send_signal(getattr(signal, signame))
+    rest, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + getattr(signal, signame)
+    finished = json.loads(rest.strip().splitlines()[-1])
+    assert finished["event"] == "finished" and finished["status"] == "interrupted" and finished["reason"] == signame
+    assert f"resume with: rnn-tui train --resume {run_dir}" in err and "Traceback" not in err
+    state = load_checkpoint(run_dir)
+    assert state["epoch"] == finished["epoch"] >= 1
+    resumed = _rnn_tui("train", "--resume", str(run_dir), "--epochs", str(state["epoch"] + 1), "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout.splitlines()[0])["start_epoch"] == state["epoch"]
+    generated = _rnn_tui("generate", str(run_dir), "--length", "20", "--prefix", "ab")
+    assert generated.returncode == 0 and len(generated.stdout.strip()) == 22

@@ -1,0 +1,118 @@
+import math
+import threading
+
+import pytest
+import torch
+
+from engine.control import TrainControl
+from engine.generation import predict
+from engine.trainer import Trainer, TrainingInputError
+from engine.vocab import UNK_PLACEHOLDER
+from helpers import pattern_text, run_events, tiny_config
+
+
+def epochs_of(events):
+    return [e for e in events if e["event"] == "epoch"]
+
+
+def test_event_sequence_and_fields():
+    events = run_events(Trainer(tiny_config(sample_every=1), pattern_text()))
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "finished"
+    assert kinds.count("epoch") == 3 and kinds.count("sample") == 3
+    epoch = epochs_of(events)[0]
+    for key in ("epoch", "train_perplexity", "val_perplexity", "tokens_per_sec", "grad_norm", "elapsed_s", "eta_s"):
+        assert key in epoch
+    finished = events[-1]
+    for key in ("train_perplexity", "val_perplexity", "tokens_per_sec", "device"):
+        assert finished[key] is not None
+    assert finished["status"] == "completed" and finished["device"] == "cpu"
+    assert [s["prefix"] for s in finished["samples"]] == ["the "]
+
+
+def test_short_run_on_generated_text_learns_far_below_vocab_size():
+    config = tiny_config(epochs=12, hidden=64, optimizer="adam", lr=0.01)
+    events = run_events(Trainer(config, pattern_text(8000)))
+    start, last = events[0], epochs_of(events)[-1]
+    assert last["val_perplexity"] < start["vocab_size"] / 4
+    assert last["val_perplexity"] < 3.0
+
+
+def test_same_seed_same_perplexities_and_other_seed_differs():
+    def curve(seed):
+        return [e["train_perplexity"] for e in epochs_of(run_events(Trainer(tiny_config(seed=seed), pattern_text())))]
+    assert curve(3) == curve(3)
+    assert curve(3) != curve(4)
+
+
+@pytest.mark.parametrize("model", ["scratch-gru", "scratch-lstm", "rnn", "gru", "lstm"])
+def test_every_model_trains(model):
+    events = run_events(Trainer(tiny_config(model=model, epochs=2, layers=2 if model in ("rnn", "gru", "lstm") else 1,
+                                            dropout=0.1 if model == "gru" else 0.0), pattern_text()))
+    curve = [e["train_perplexity"] for e in epochs_of(events)]
+    assert len(curve) == 2 and all(math.isfinite(p) for p in curve)
+
+
+def test_random_sampler_and_no_validation():
+    events = run_events(Trainer(tiny_config(sampler="random", val_fraction=0.0), pattern_text()))
+    assert all(e["val_perplexity"] is None for e in epochs_of(events))
+
+
+def test_text_too_short_names_the_minimum():
+    with pytest.raises(TrainingInputError, match=r"needs at least \d+ tokens"):
+        list(Trainer(tiny_config(batch_size=32, num_steps=35), "tiny text").run())
+
+
+def test_divergence_restores_last_good_weights():
+    trainer = Trainer(tiny_config(epochs=4, lr=1e38, clip=0.0, optimizer="sgd"), pattern_text())
+    events = run_events(trainer)
+    diverged = [e for e in events if e["event"] == "diverged"]
+    assert diverged, "lr 1e38 without clipping must overflow"
+    assert not math.isfinite(diverged[0]["loss"])
+    assert events[-1]["status"] == "diverged"
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+    assert trainer.checkpoint_state()["epoch"] == diverged[0]["restored_epoch"]
+
+
+def test_stop_and_pause_from_another_thread_act_between_minibatches():
+    control = TrainControl()
+    trainer = Trainer(tiny_config(epochs=50), pattern_text(20000), control=control, progress_interval_s=0.0)
+    seen = []
+    for event in trainer.run():
+        seen.append(event.to_dict()["event"])
+        if seen.count("progress") == 2 and "paused" not in seen:
+            control.pause()
+            control.request_sample(prefix="cat")
+            threading.Timer(0.3, control.resume).start()
+        if "resumed" in seen and not control.stop_requested:
+            control.request_stop()
+    assert "paused" in seen and "resumed" in seen
+    assert seen.index("paused") < seen.index("resumed")
+    assert "sample" in seen
+    assert seen[-1] == "finished" and seen.count("epoch") < 50
+
+
+def test_generation_greedy_sampling_and_out_of_vocabulary_prefix():
+    trainer = Trainer(tiny_config(epochs=4, optimizer="adam", lr=0.01), pattern_text())
+    run_events(trainer)
+    greedy = predict(trainer.model, trainer.vocab, "the ", 20)
+    assert greedy.startswith("the ") and len(greedy) == 24
+    assert predict(trainer.model, trainer.vocab, "the ", 20) == greedy
+    hot = predict(trainer.model, trainer.vocab, "the ", 40, temperature=1.5, top_k=5, seed=1)
+    assert hot == predict(trainer.model, trainer.vocab, "the ", 40, temperature=1.5, top_k=5, seed=1)
+    weird = predict(trainer.model, trainer.vocab, "ZQ€ the", 10)  # never seen in training: <unk>, no KeyError
+    assert weird.startswith("ZQ€ the") and len(weird) == len("ZQ€ the") + 10
+    # A vocabulary capped so hard that <unk> is common: generated <unk> shows as a placeholder.
+    capped = Trainer(tiny_config(epochs=2, max_vocab=3, optimizer="adam", lr=0.05), "xyz" * 800 + "the " * 600)
+    run_events(capped)
+    assert UNK_PLACEHOLDER in predict(capped.model, capped.vocab, "x", 30)
+
+
+def test_a_few_epochs_on_the_time_machine(timemachine_text):
+    config = tiny_config(preprocess="d2l", max_tokens=10000, hidden=128, batch_size=32, num_steps=35, epochs=5,
+                         prefix="time traveller")
+    events = run_events(Trainer(config, timemachine_text))
+    assert events[0]["vocab_size"] == 28
+    curve = [e["train_perplexity"] for e in epochs_of(events)]
+    assert curve[-1] < curve[0] < 28
+    assert events[-1]["samples"][0]["text"].startswith("time traveller")
