@@ -11,6 +11,7 @@ class TrainControl:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._sample_requests: list[dict] = []
+        self._save = threading.Event()
         self.stop_reason: str | None = None
 
     def pause(self) -> None:
@@ -43,6 +44,15 @@ class TrainControl:
         with self._lock:
             requests, self._sample_requests = self._sample_requests, []
         return requests
+
+    def request_save(self) -> None:
+        """Ask for a checkpoint now (of the last completed epoch: that is what resumes exactly)."""
+        self._save.set()
+
+    def take_save_request(self) -> bool:
+        requested = self._save.is_set()
+        self._save.clear()
+        return requested
 
     def wait_while_paused(self, poll_s: float = 0.1) -> None:
         while not self._not_paused.wait(poll_s):

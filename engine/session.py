@@ -60,6 +60,8 @@ def recorded_run(trainer: Trainer, run: RunDir, resumed: bool = False) -> Iterat
                 yield event
             else:
                 yield event
+            if trainer.control.take_save_request():
+                yield from checkpoint(force=True)
     except BaseException:
         # Out of memory, a bug, Ctrl-C twice: keep the last completed epoch before giving up.
         if run.path.exists():

@@ -129,6 +129,8 @@ def _watch_stdin(control) -> None:
             control.resume()
         elif command == "stop":
             control.request_stop("stopped")
+        elif command == "save":
+            control.request_save()
         elif command == "sample":
             control.request_sample(**(json.loads(argument) if argument else {}))
     control.request_stop("stopped")  # the dashboard went away: stop cleanly, with a checkpoint

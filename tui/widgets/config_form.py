@@ -1,0 +1,101 @@
+"""The hyperparameter form: every field validated inline by ``TrainConfig.errors``."""
+from __future__ import annotations
+
+from dataclasses import fields
+
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Input, Label, Select
+
+from engine.config import MODEL_NAMES, OPTIMIZERS, SAMPLERS, TrainConfig
+
+# (config field, label, choices or None for free text)
+FIELDS = [
+    ("corpus", "corpus (name or path)", None),
+    ("model", "model", MODEL_NAMES),
+    ("hidden", "hidden size", None),
+    ("layers", "layers", None),
+    ("batch_size", "batch size", None),
+    ("num_steps", "steps", None),
+    ("sampler", "sampler", SAMPLERS),
+    ("optimizer", "optimizer", OPTIMIZERS),
+    ("lr", "learning rate", None),
+    ("epochs", "epochs", None),
+    ("clip", "clip θ (0 = off)", None),
+    ("device", "device", None),
+    ("seed", "seed", None),
+    ("prefix", "prefix", None),
+    ("temperature", "temperature (0 = greedy)", None),
+]
+_TYPES = {f.name: f.type for f in fields(TrainConfig)}
+
+
+class ConfigForm(VerticalScroll):
+    def __init__(self, config: TrainConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.base = config
+
+    def compose(self) -> ComposeResult:
+        for name, label, choices in FIELDS:
+            yield Label(label, classes="field-label")
+            value = self._initial(name)
+            if choices:
+                yield Select([(c, c) for c in choices], value=value, allow_blank=False, id=f"field-{name}",
+                             compact=True)
+            else:
+                yield Input(str(value), id=f"field-{name}", compact=True)
+            yield Label("", id=f"error-{name}", classes="field-error")
+
+    def _initial(self, name: str):
+        if name == "corpus":
+            return self.base.corpus_file or self.base.corpus
+        value = getattr(self.base, name)
+        return "" if value is None else value
+
+    def read(self) -> tuple[TrainConfig, dict[str, str]]:
+        """The config the form describes, and field → reason for every invalid value (marked inline)."""
+        config = TrainConfig.from_dict(self.base.to_dict())
+        problems: dict[str, str] = {}
+        for name, _label, choices in FIELDS:
+            widget = self.query_one(f"#field-{name}")
+            raw = widget.value if choices else widget.value.strip()
+            if name == "corpus":
+                is_file = "/" in raw or raw.endswith(".txt")
+                config.corpus_file, config.corpus = (raw, config.corpus) if is_file else (None, raw)
+                if not raw:
+                    problems[name] = "must not be empty"
+                continue
+            try:
+                setattr(config, name, _parse(raw, _TYPES[name]))
+            except ValueError:
+                problems[name] = f"must be a {_kind(_TYPES[name])}"
+        for name, reason in config.errors().items():
+            problems.setdefault(name, reason)
+        for name, _label, _choices in FIELDS:
+            error = self.query_one(f"#error-{name}", Label)
+            error.update(problems.get(name, ""))
+            error.set_class(name in problems, "-visible")
+            self.query_one(f"#field-{name}").set_class(name in problems, "-invalid")
+        return config, problems
+
+    def set_enabled(self, enabled: bool) -> None:
+        for widget in self.query("Input, Select"):
+            widget.disabled = not enabled
+
+
+def _parse(raw, annotation: str):
+    kind = _kind(annotation)
+    if kind == "whole number":
+        return int(raw)
+    if kind == "number":
+        return float(raw)
+    return raw
+
+
+def _kind(annotation) -> str:
+    text = str(annotation)
+    if text.startswith("int"):
+        return "whole number"
+    if text.startswith("float"):
+        return "number"
+    return "text"

@@ -1,0 +1,80 @@
+"""The perplexity chart: train and validation per epoch, and the corpus's floor when it has one."""
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+from textual_plotext import PlotextPlot
+
+# Box-drawing and braille characters plotext uses, mapped to ASCII for --ascii terminals.
+_ASCII = str.maketrans({"─": "-", "│": "|", "┌": "+", "┐": "+", "└": "+", "┘": "+", "┬": "+", "┴": "+",
+                        "├": "+", "┤": "+", "┼": "+", "•": "*", "▪": "#", "●": "o"})
+
+
+class PerplexityChart(PlotextPlot):
+    def __init__(self, ascii_only: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.ascii_only = ascii_only
+        self.epochs: list[int] = []
+        self.train: list[float] = []
+        self.val: list[float | None] = []
+        self.floor: float | None = None
+        self.log_scale = False
+
+    def on_mount(self) -> None:
+        self.redraw()
+
+    def reset(self, floor: float | None = None, history: list[dict] | None = None) -> None:
+        self.epochs, self.train, self.val, self.floor = [], [], [], floor
+        for record in history or []:
+            self.add_point(record["epoch"], record["train_perplexity"], record.get("val_perplexity"), redraw=False)
+        self.redraw()
+
+    def add_point(self, epoch: int, train: float, val: float | None, redraw: bool = True) -> None:
+        self.epochs.append(epoch)
+        self.train.append(train)
+        self.val.append(val)
+        if redraw:
+            self.redraw()
+
+    def toggle_log_scale(self) -> None:
+        self.log_scale = not self.log_scale
+        self.redraw()
+
+    def _downsampled(self, values: list) -> tuple[list, list]:
+        """At most about one point per column: redraws stay cheap however long the run."""
+        width = max(10, self.size.width - 10)
+        step = max(1, math.ceil(len(self.epochs) / width))
+        picked = list(range(0, len(self.epochs), step))
+        if picked and picked[-1] != len(self.epochs) - 1:
+            picked.append(len(self.epochs) - 1)
+        pairs = [(self.epochs[i], values[i]) for i in picked if values[i] is not None and math.isfinite(values[i])]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+
+    def redraw(self) -> None:
+        plt = self.plt
+        plt.clear_figure()
+        plt.title("perplexity" + (" (log)" if self.log_scale else ""))
+        plt.xlabel("epoch")
+        marker = "*" if self.ascii_only else "braille"
+        plt.yscale("log" if self.log_scale else "linear")
+        if self.floor:
+            plt.hline(self.floor, "green")
+            top = max([v for v in self.train + self.val if v is not None and math.isfinite(v)], default=self.floor * 2)
+            plt.ylim(self.floor * 0.9, max(top, self.floor * 1.1))  # keep the floor off the frame
+        x, y = self._downsampled(self.train)
+        if x:
+            plt.plot(x, y, label="train", marker=marker, color="cyan")
+        xv, yv = self._downsampled(self.val)
+        if xv:
+            plt.plot(xv, yv, label="val", marker="o" if self.ascii_only else marker, color="orange")
+        if not x:
+            plt.plot([0], [1], marker=" ")  # an empty frame with axes before the first epoch
+        self.refresh()
+
+    def render(self):
+        rendered = super().render()
+        if self.ascii_only and isinstance(rendered, Text):
+            # One character for one: the styled spans stay aligned.
+            return Text(rendered.plain.translate(_ASCII), spans=rendered.spans, style=rendered.style)
+        return rendered

@@ -1,0 +1,25 @@
+"""Progress: status, epoch k/N, a minibatch progress bar, tokens/s and ETA."""
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Label, ProgressBar
+
+from ..headless import format_seconds
+
+
+class ProgressPanel(Vertical):
+    def compose(self) -> ComposeResult:
+        yield Label("idle: press ctrl+r to start", id="status")
+        yield ProgressBar(total=None, show_eta=False, id="batches")
+        yield Label("", id="speed")
+
+    def set_status(self, text: str) -> None:
+        self.query_one("#status", Label).update(text)
+
+    def show_progress(self, epoch: int, epochs: int, batch: int, batches: int, tokens_per_sec: float,
+                      eta_s: float | None = None) -> None:
+        bar = self.query_one("#batches", ProgressBar)
+        bar.update(total=batches, progress=batch)
+        eta = f"  eta {format_seconds(eta_s)}" if eta_s is not None else ""
+        self.query_one("#speed", Label).update(f"epoch {epoch}/{epochs}  {tokens_per_sec:,.0f} tokens/s{eta}")
