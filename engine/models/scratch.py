@@ -95,6 +95,8 @@ class RNNModelScratch(nn.Module):
     # -- fast path: gather, batched projections, one output matmul -----------------------------
     def _input_projections(self):
         gates = _GATES[self.cell]
+        if len(gates) == 1:  # no copy: generation calls this once per character
+            return self.W_xh, self.b_h
         W_x = torch.cat([getattr(self, f"W_x{g}") for g in gates], dim=1)  # (V, G·h)
         b = torch.cat([getattr(self, f"b_{g}") for g in gates])
         return W_x, b

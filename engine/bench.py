@@ -1,0 +1,173 @@
+"""Benchmarks: the seeds' training loop against ours, on the same machine, in one process.
+
+Each measurement trains a fresh model for a fixed number of minibatches. Paths alternate
+(A, B, C, A, B, C, ...) so a machine that drifts (thermal, a neighbour) biases no ratio, and
+medians are reported. The textbook path is the seeds' loop: one-hot inputs, per-step output
+layer, and a host sync on every minibatch (``l.item()`` for the metric).
+"""
+from __future__ import annotations
+
+import random
+import resource
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .clipping import grad_clipping
+from .device import synchronize
+from .generation import generate_indices
+from .models import build_model, detach_state
+from .samplers import seq_data_iter_sequential
+from .text import tokenize
+from .vocab import Vocab
+
+
+@dataclass
+class Workload:
+    name: str
+    corpus: torch.Tensor
+    vocab_size: int
+    hidden: int
+    batch_size: int = 32
+    num_steps: int = 35
+
+
+def make_workload(name: str, text: str, preprocess: str, max_tokens: int, hidden: int, device) -> Workload:
+    tokens = tokenize(text, preprocess, "char")
+    vocab = Vocab(tokens)
+    tokens = tokens[:max_tokens] if max_tokens else tokens
+    return Workload(name, torch.tensor(vocab[tokens], device=device), len(vocab), hidden)
+
+
+PATHS = {  # label -> (model name, scratch path, sync every minibatch)
+    "textbook scratch-rnn": ("scratch-rnn", "textbook", True),
+    "fast scratch-rnn": ("scratch-rnn", "fast", False),
+    "nn.RNN": ("rnn", "fast", False),
+    "nn.GRU": ("gru", "fast", False),
+    "nn.LSTM": ("lstm", "fast", False),
+}
+
+
+def train_tokens_per_sec(work: Workload, label: str, batches: int, device, seed: int = 0) -> tuple[float, list[float]]:
+    """Tokens/s over ``batches`` minibatches (after one warm-up), and the per-minibatch losses."""
+    model_name, path, sync_each = PATHS[label]
+    torch.manual_seed(seed)
+    model = build_model(model_name, work.vocab_size, work.hidden, path=path).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    data = seq_data_iter_sequential(work.corpus, work.batch_size, work.num_steps, random.Random(seed))
+    loss_fn = nn.CrossEntropyLoss()
+    params = list(model.parameters())
+    losses: list = []
+    state = None
+    count = min(batches + 1, len(data))
+    started = 0.0
+    for i in range(count):
+        if i == 1:  # the first minibatch warms allocators and kernels up; it is not timed
+            synchronize(device)
+            started = time.perf_counter()
+        X, Y = data.X[i % len(data)], data.Y[i % len(data)]
+        state = model.begin_state(work.batch_size, device) if state is None else detach_state(state)
+        logits, state = model(X, state)
+        loss = loss_fn(logits, Y.T.reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_clipping(params, 1.0)
+        optimizer.step()
+        losses.append(loss.item() if sync_each else loss.detach())
+    synchronize(device)
+    elapsed = time.perf_counter() - started
+    losses = [float(v) for v in losses]
+    return (count - 1) * work.batch_size * work.num_steps / elapsed, losses
+
+
+def textbook_predict(model, prefix: list[int], num_preds: int, device) -> list[int]:
+    """The seeds' ``predict_ch8``: one-hot per character, autograd on, a host sync per character."""
+    state = model.begin_state(1, device)
+    outputs = [prefix[0]]
+    for token in prefix[1:]:
+        _, state = model(torch.tensor([[outputs[-1]]], device=device), state)
+        outputs.append(token)
+    for _ in range(num_preds):
+        y, state = model(torch.tensor([[outputs[-1]]], device=device), state)
+        outputs.append(int(y.argmax(dim=1).reshape(1)))
+    return outputs
+
+
+def generation_chars_per_sec(work: Workload, device, num_preds: int = 300) -> dict[str, float]:
+    torch.manual_seed(0)
+    textbook = build_model("scratch-rnn", work.vocab_size, work.hidden, path="textbook").to(device)
+    fast = build_model("scratch-rnn", work.vocab_size, work.hidden, path="fast").to(device)
+    fast.load_state_dict(textbook.state_dict())
+    prefix = work.corpus[:10].tolist()
+    timings = {}
+    for label, run in (("textbook predict", lambda: textbook_predict(textbook, prefix, num_preds, device)),
+                       ("fast generate", lambda: list(generate_indices(fast, prefix, num_preds, device=device)))):
+        run()  # warm-up
+        started = time.perf_counter()
+        run()
+        synchronize(device)
+        timings[label] = num_preds / (time.perf_counter() - started)
+    return timings
+
+
+def matmul_gflops(m: int, k: int, n: int, device, repeats: int = 20) -> float:
+    a, b = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
+    for _ in range(3):
+        a @ b
+    synchronize(device)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    synchronize(device)
+    return 2 * m * k * n * repeats / (time.perf_counter() - started) / 1e9
+
+
+def flops_per_token(work: Workload) -> float:
+    """Useful matmul work of the scratch RNN per token, forward + backward (3× forward)."""
+    h, v = work.hidden, work.vocab_size
+    return 3 * 2 * (h * h + h * v)  # recurrence and output layer; the input is a row gather
+
+
+def peak_rss_mib() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def run_benchmark(workloads: list[Workload], labels_for: dict[str, list[str]], repeats: int, batches: int,
+                  device, report=lambda text: None) -> dict:
+    results: dict = {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
+                     "workloads": []}
+    for work in workloads:
+        labels = labels_for[work.name]
+        samples: dict[str, list[float]] = {label: [] for label in labels}
+        losses: dict[str, list[float]] = {}
+        for r in range(repeats):
+            for label in labels:  # alternate paths within each repeat
+                speed, run_losses = train_tokens_per_sec(work, label, batches, device)
+                samples[label].append(speed)
+                losses.setdefault(label, run_losses)
+                report(f"{work.name}: {label} run {r + 1}/{repeats}: {speed:,.0f} tokens/s")
+        medians = {label: statistics.median(v) for label, v in samples.items()}
+        base = medians.get("textbook scratch-rnn")
+        gemm = matmul_gflops(work.batch_size, work.hidden, work.hidden, device)
+        gemm_out = matmul_gflops(work.batch_size * work.num_steps, work.hidden, work.vocab_size, device)
+        agree = None
+        if "textbook scratch-rnn" in losses and "fast scratch-rnn" in losses:
+            agree = max(abs(a - b) for a, b in zip(losses["textbook scratch-rnn"], losses["fast scratch-rnn"]))
+        results["workloads"].append({
+            "name": work.name, "vocab_size": work.vocab_size, "hidden": work.hidden, "batch_size": work.batch_size,
+            "num_steps": work.num_steps, "tokens": len(work.corpus), "minibatches_timed": batches,
+            "tokens_per_sec": medians, "all_runs": samples,
+            "ratio_to_textbook": {k: v / base for k, v in medians.items()} if base else {},
+            "achieved_gflops_scratch": {k: medians[k] * flops_per_token(work) / 1e9 for k in medians
+                                        if "scratch" in k},
+            "matmul_gflops": {"recurrence (B×h)·(h×h)": gemm, "output (TB×h)·(h×V)": gemm_out},
+            "max_loss_difference_textbook_vs_fast": agree,
+            "generation_chars_per_sec": generation_chars_per_sec(work, device),
+        })
+    results["peak_rss_mib"] = peak_rss_mib()
+    return results

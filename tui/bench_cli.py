@@ -1,0 +1,71 @@
+"""``rnn-tui bench``: the table (or JSON) of engine/bench.py's measurements."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+
+def _find(filename: str) -> Path | None:
+    from corpora.download import data_dir
+    for folder in (data_dir(), Path(__file__).resolve().parents[2] / "shared" / "corpora"):
+        if (folder / filename).is_file():
+            return folder / filename
+    return None
+
+
+def run_bench(quick: bool, repeats: int, device: str, as_json: bool) -> int:
+    from .headless import InputError
+    if repeats < 1:
+        raise InputError("--repeats must be at least 1")
+    import torch
+
+    from engine.bench import PATHS, make_workload, run_benchmark
+    from engine.device import resolve_device
+    try:
+        target = resolve_device(device)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    tm, tang = _find("timemachine.txt"), _find("tang_poems.txt")
+    if tm is None:
+        raise InputError("bench needs timemachine.txt: run `rnn-tui train --corpus timemachine --epochs 1` once "
+                         "to download it, or set RNN_TUI_DATA to a folder holding it")
+    workloads = [make_workload("d2l: timemachine, 10k tokens, hidden 512", tm.read_text(encoding="utf-8"), "d2l",
+                               10_000, 512, target)]
+    labels = {workloads[0].name: list(PATHS)}
+    if tang is not None:
+        big = make_workload("large vocab: tang poems, raw, hidden 256", tang.read_text(encoding="utf-8"), "raw",
+                            200_000, 256, target)
+        workloads.append(big)
+        labels[big.name] = ["textbook scratch-rnn", "fast scratch-rnn", "nn.RNN"]
+    batches = 3 if quick else 20
+    repeats = 1 if quick else repeats
+    report = (lambda text: None) if as_json else (lambda text: click.echo(f"  {text}", err=True))
+    results = run_benchmark(workloads, labels, repeats, batches, target, report)
+    results["torch_threads_env"] = os.environ.get("OMP_NUM_THREADS")
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+        return 0
+    click.echo(f"\nrnn-tui bench on {results['device']}, torch {results['torch']}, {results['threads']} threads; "
+               f"median of {repeats} alternating runs of {batches} minibatches")
+    for work in results["workloads"]:
+        click.echo(f"\n{work['name']} (vocab {work['vocab_size']}, batch {work['batch_size']}, "
+                   f"steps {work['num_steps']})")
+        click.echo(f"  {'path':<22}{'tokens/s':>12}{'× textbook':>12}{'GFLOP/s':>10}")
+        for label, speed in work["tokens_per_sec"].items():
+            gflops = work["achieved_gflops_scratch"].get(label)
+            click.echo(f"  {label:<22}{speed:>12,.0f}{work['ratio_to_textbook'].get(label, 0):>12.2f}"
+                       f"{'' if gflops is None else f'{gflops:.1f}':>10}")
+        for name, value in work["matmul_gflops"].items():
+            click.echo(f"  matmul roofline {name}: {value:.1f} GFLOP/s")
+        gen = work["generation_chars_per_sec"]
+        click.echo(f"  generation (greedy, batch 1): textbook {gen['textbook predict']:,.0f} chars/s, ours "
+                   f"{gen['fast generate']:,.0f} chars/s ({gen['fast generate'] / gen['textbook predict']:.1f}×)")
+        if work["max_loss_difference_textbook_vs_fast"] is not None:
+            click.echo(f"  textbook vs fast, same minibatches: max loss difference "
+                       f"{work['max_loss_difference_textbook_vs_fast']:.2e}")
+    click.echo(f"\npeak RSS of this process: {results['peak_rss_mib']:.0f} MiB")
+    return 0
