@@ -17,7 +17,7 @@ ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 
 @dataclass(frozen=True)
 class MarkovSpec:
-    order: int = 2
+    order: int = 1
     alphabet: int = 8
     length: int = 100_000
     seed: int = 0

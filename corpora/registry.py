@@ -88,7 +88,7 @@ REGISTRY: dict[str, CorpusSource] = {s.name: s for s in (
                  _load_shakespeare),
     CorpusSource("markov", "synthetic k-th-order Markov text with an exact perplexity floor",
                  "generated here, seeded", "none needed", "raw", lambda: True, _load_markov,
-                 options="order=2,alphabet=8,length=100000,seed=0,concentration=0.3"),
+                 options="order=1,alphabet=8,length=100000,seed=0,concentration=0.3"),
 )}
 
 DEFAULT_CORPUS = "python-stdlib"

@@ -116,3 +116,13 @@ def test_a_few_epochs_on_the_time_machine(timemachine_text):
     curve = [e["train_perplexity"] for e in epochs_of(events)]
     assert curve[-1] < curve[0] < 28
     assert events[-1]["samples"][0]["text"].startswith("time traveller")
+
+
+def test_small_gru_reaches_the_markov_floor_within_3_percent():
+    from corpora import load_corpus
+    corpus = load_corpus("markov:order=1,alphabet=8,length=40000,seed=0")
+    config = tiny_config(model="gru", hidden=32, optimizer="adam", lr=0.01, batch_size=16, num_steps=16, epochs=2)
+    events = run_events(Trainer(config, corpus.text, corpus.info()))
+    assert events[0]["floor_perplexity"] == corpus.floor_perplexity
+    last = epochs_of(events)[-1]["val_perplexity"]
+    assert corpus.floor_perplexity * 0.97 < last < corpus.floor_perplexity * 1.03, (last, corpus.floor_perplexity)
