@@ -1,8 +1,6 @@
 """Device status: the device, CUDA memory, GPU utilisation, CPU % and the trainer's RSS."""
 from __future__ import annotations
 
-import os
-
 import psutil
 from textual.widgets import Static
 
@@ -67,5 +65,5 @@ class DeviceStatus(Static):
             except psutil.Error:
                 self._process = None
         else:
-            parts.append(f"idle  ui rss {_mib(psutil.Process(os.getpid()).memory_info().rss)}")
+            parts.append("idle")
         self.update("\n".join(parts))
