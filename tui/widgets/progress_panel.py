@@ -11,7 +11,7 @@ from ..headless import format_seconds
 class ProgressPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Label("idle: press ctrl+r to start", id="status")
-        yield ProgressBar(total=None, show_eta=False, id="batches")
+        yield ProgressBar(total=1, show_eta=False, id="batches")  # a definite bar: no idle animation
         yield Label("", id="speed")
 
     def set_status(self, text: str) -> None:
