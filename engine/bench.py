@@ -15,14 +15,13 @@ import time
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
-from .clipping import grad_clipping
 from .device import synchronize
 from .generation import generate_indices
 from .models import build_model, detach_state
 from .samplers import seq_data_iter_sequential
 from .text import tokenize
+from .trainer import train_minibatch
 from .vocab import Vocab
 
 
@@ -59,7 +58,6 @@ def train_tokens_per_sec(work: Workload, label: str, batches: int, device, seed:
     model = build_model(model_name, work.vocab_size, work.hidden, path=path).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
     data = seq_data_iter_sequential(work.corpus, work.batch_size, work.num_steps, random.Random(seed))
-    loss_fn = nn.CrossEntropyLoss()
     params = list(model.parameters())
     losses: list = []
     state = None
@@ -71,13 +69,8 @@ def train_tokens_per_sec(work: Workload, label: str, batches: int, device, seed:
             started = time.perf_counter()
         X, Y = data.X[i % len(data)], data.Y[i % len(data)]
         state = model.begin_state(work.batch_size, device) if state is None else detach_state(state)
-        logits, state = model(X, state)
-        loss = loss_fn(logits, Y.T.reshape(-1))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_clipping(params, 1.0)
-        optimizer.step()
-        losses.append(loss.item() if sync_each else loss.detach())
+        loss, _, state = train_minibatch(model, optimizer, X, Y, state, params, clip=1.0)
+        losses.append(loss.item() if sync_each else loss)  # .item(): the seeds' per-minibatch host sync
     synchronize(device)
     elapsed = time.perf_counter() - started
     losses = [float(v) for v in losses]

@@ -116,6 +116,13 @@ class TrainConfig:
         need("encoding_errors", self.encoding_errors in ("strict", "replace"), "must be strict or replace")
         return problems
 
+    def first_error(self, ignore: tuple[str, ...] = ()) -> str | None:
+        """The first problem as the user's one line (``--hidden must be ...``), or None."""
+        for name, reason in self.errors().items():
+            if name not in ignore:
+                return f"--{name.replace('_', '-')} {reason}"
+        return None
+
     def scratch(self) -> bool:
         return self.model.startswith("scratch-")
 

@@ -32,6 +32,20 @@ from .text import tokenize
 from .vocab import Vocab
 
 
+def train_minibatch(model, optimizer, X: torch.Tensor, Y: torch.Tensor, state, params, clip: float):
+    """Forward, mean cross-entropy, backward, global-norm clip, step (d2l's ``train_epoch_ch8`` body).
+
+    X, Y: (B, T). Returns (loss, pre-clip grad norm, new state), all left on the device.
+    """
+    logits, state = model(X, state)
+    loss = nn.functional.cross_entropy(logits, Y.T.reshape(-1))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    norm = grad_clipping(params, clip)
+    optimizer.step()
+    return loss.detach(), norm, state
+
+
 class TrainingInputError(ValueError):
     """The configuration and the text cannot make a run (too short, unknown device, ...)."""
 
@@ -64,10 +78,9 @@ class Trainer:
     def __init__(self, config: TrainConfig, text: str, source: dict | None = None,
                  control: TrainControl | None = None, resume: dict | None = None,
                  progress_interval_s: float = 0.25):
-        problems = config.errors()
-        if problems:
-            name, reason = next(iter(problems.items()))
-            raise TrainingInputError(f"--{name.replace('_', '-')} {reason}")
+        problem = config.first_error()
+        if problem:
+            raise TrainingInputError(problem)
         self.config = config
         self.text = text
         self.source = dict(source or {})
@@ -205,8 +218,7 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
         norm_sum = torch.zeros((), device=self.device, dtype=torch.float64)
         tokens_per_batch = cfg.batch_size * cfg.num_steps
-        params = [p for p in model.parameters()]
-        loss_fn = nn.CrossEntropyLoss()
+        params = list(model.parameters())
         state = None
         train_time, started = 0.0, time.perf_counter()
         last_progress = started
@@ -224,13 +236,9 @@ class Trainer:
                 state = model.begin_state(cfg.batch_size, self.device)
             else:
                 state = detach_state(state)
-            logits, state = model(X, state)
-            loss = loss_fn(logits, Y.T.reshape(-1))
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            norm_sum += grad_clipping(params, cfg.clip)
-            self.optimizer.step()
-            loss_sum += loss.detach()
+            loss, norm, state = train_minibatch(model, self.optimizer, X, Y, state, params, cfg.clip)
+            norm_sum += norm
+            loss_sum += loss
             now = time.perf_counter()
             if now - last_progress >= self.progress_interval_s and batch + 1 < len(batches):
                 running = loss_sum.item() / (batch + 1)  # the one host sync, a few times a second

@@ -1,6 +1,5 @@
 import hashlib
 import os
-import resource
 import subprocess
 import sys
 

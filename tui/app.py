@@ -7,7 +7,6 @@ is drawn at once.
 from __future__ import annotations
 
 import locale
-import os
 import sys
 
 from textual import work
@@ -91,7 +90,6 @@ class RnnTuiApp(App):
                         else "training is already running", severity="warning")
             return
         config, problems = self.query_one(ConfigForm).read()
-        problems.pop("prefix", None) if not config.prefix else None
         if problems:
             name, reason = next(iter(problems.items()))
             self.notify(f"{name.replace('_', ' ')} {reason}", title="cannot start", severity="error")

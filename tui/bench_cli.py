@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import click
@@ -21,7 +20,6 @@ def run_bench(quick: bool, repeats: int, device: str, as_json: bool) -> int:
     from .headless import InputError
     if repeats < 1:
         raise InputError("--repeats must be at least 1")
-    import torch
 
     from engine.bench import PATHS, make_workload, run_benchmark
     from engine.device import resolve_device

@@ -12,6 +12,7 @@ import click
 
 from corpora import CorpusError, LoadedCorpus, load_corpus, load_file_corpus
 from engine.config import TrainConfig
+from engine.events import Error
 
 
 class InputError(click.ClickException):
@@ -42,10 +43,9 @@ def load_corpus_for(config: TrainConfig) -> LoadedCorpus:
 
 
 def check_config(config: TrainConfig, ignore: tuple[str, ...] = ()) -> None:
-    problems = {k: v for k, v in config.errors().items() if k not in ignore}
-    if problems:
-        name, reason = next(iter(problems.items()))
-        raise InputError(f"--{name.replace('_', '-')} {reason}")
+    problem = config.first_error(ignore)
+    if problem:
+        raise InputError(problem)
 
 
 class Output:
@@ -152,7 +152,7 @@ def run_train(config: TrainConfig, as_json: bool, resume: str | None, overrides:
         return _run_train(config, out, resume, overrides, control_stdin)
     except click.ClickException as exc:
         if as_json:
-            out.event({"event": "error", "message": exc.format_message(), "kind": "input"})
+            out.event(Error(message=exc.format_message(), kind="input").to_dict())
         raise
 
 
@@ -206,7 +206,8 @@ def _run_train(config: TrainConfig, out: Output, resume: str | None, overrides: 
     except torch.OutOfMemoryError:
         message = (f"out of memory on {config.device}: reduce --batch-size ({config.batch_size}), --hidden "
                    f"({config.hidden}) or --num-steps ({config.num_steps}); completed epochs are in {run.path}")
-        out.event({"event": "error", "message": message, "kind": "oom"}) if out.as_json else None
+        if out.as_json:
+            out.event(Error(message=message, kind="oom").to_dict())
         out.write(f"error: {message}\n", err=True)
         return 1
     if finished["status"] == "interrupted":

@@ -5,7 +5,7 @@ from dataclasses import fields
 
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import Input, Label, Select
+from textual.widgets import Input, Label, Select, Static
 
 from engine.config import MODEL_NAMES, OPTIMIZERS, SAMPLERS, TrainConfig
 
@@ -44,7 +44,7 @@ class ConfigForm(VerticalScroll):
                              compact=True)
             else:
                 yield Input(str(value), id=f"field-{name}", compact=True)
-            yield Label("", id=f"error-{name}", classes="field-error")
+            yield Static("", id=f"error-{name}", classes="field-error")
 
     def _initial(self, name: str):
         if name == "corpus":
@@ -70,9 +70,10 @@ class ConfigForm(VerticalScroll):
             except ValueError:
                 problems[name] = f"must be a {_kind(_TYPES[name])}"
         for name, reason in config.errors().items():
-            problems.setdefault(name, reason)
+            if not (name == "prefix" and not config.prefix):  # empty: the corpus's default prompt
+                problems.setdefault(name, reason)
         for name, _label, _choices in FIELDS:
-            error = self.query_one(f"#error-{name}", Label)
+            error = self.query_one(f"#error-{name}", Static)
             error.update(problems.get(name, ""))
             error.set_class(name in problems, "-visible")
             self.query_one(f"#field-{name}").set_class(name in problems, "-invalid")
