@@ -77,16 +77,16 @@ def _load_markov(options: str, _max_tokens: int) -> LoadedCorpus:
 
 
 REGISTRY: dict[str, CorpusSource] = {s.name: s for s in (
-    CorpusSource("python-stdlib", "this Python's standard-library source (offline default)",
+    CorpusSource("python-stdlib", f"Python {stdlib.python_version()} stdlib source (the default)",
                  "the running interpreter's Lib/ folder", "PSF licence", "raw", lambda: True, _load_stdlib),
-    CorpusSource("timemachine", "The Time Machine, d2l chapter 8's corpus (178 KB)",
+    CorpusSource("timemachine", "The Time Machine, d2l chapter 8 (178 KB)",
                  TIMEMACHINE_URL, "public domain (1895)", "d2l",
                  lambda: download.cached_file("timemachine.txt", TIMEMACHINE_SHA1) is not None, _load_timemachine),
-    CorpusSource("tinyshakespeare", "tiny shakespeare, char-rnn's corpus (1.1 MB)", SHAKESPEARE_URL,
+    CorpusSource("tinyshakespeare", "tiny shakespeare, char-rnn's (1.1 MB)", SHAKESPEARE_URL,
                  "public domain", "raw",
                  lambda: download.cached_file("tinyshakespeare.txt", SHAKESPEARE_SHA1) is not None,
                  _load_shakespeare),
-    CorpusSource("markov", "synthetic k-th-order Markov text with an exact perplexity floor",
+    CorpusSource("markov", "k-th-order Markov text, exact floor",
                  "generated here, seeded", "none needed", "raw", lambda: True, _load_markov,
                  options="order=1,alphabet=8,length=100000,seed=0,concentration=0.3"),
 )}

@@ -3,7 +3,7 @@
 Each measurement trains a fresh model for a fixed number of minibatches. Paths alternate
 (A, B, C, A, B, C, ...) so a machine that drifts (thermal, a neighbour) biases no ratio, and
 medians are reported. The textbook path is the seeds' loop: one-hot inputs, per-step output
-layer, and a host sync on every minibatch (``l.item()`` for the metric).
+layer, the seeds' clipping and SGD updater, and a host sync on every minibatch for the metric.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def make_workload(name: str, text: str, preprocess: str, max_tokens: int, hidden
     return Workload(name, torch.tensor(vocab[tokens], device=device), len(vocab), hidden)
 
 
-PATHS = {  # label -> (model name, scratch path, sync every minibatch)
+PATHS = {  # label -> (model name, scratch path, the seeds' loop body)
     "textbook scratch-rnn": ("scratch-rnn", "textbook", True),
     "fast scratch-rnn": ("scratch-rnn", "fast", False),
     "nn.RNN": ("rnn", "fast", False),
@@ -51,9 +51,30 @@ PATHS = {  # label -> (model name, scratch path, sync every minibatch)
 }
 
 
+def seeds_minibatch(model, X: torch.Tensor, Y: torch.Tensor, state, params, lr: float = 1.0, theta: float = 1.0):
+    """One step of the seeds' ``train_epoch_ch8`` body, as they write it (not as we do).
+
+    Mean cross-entropy, backward, their ``grad_clipping`` (a Python sum of per-tensor squared
+    sums, a host-side ``norm > theta`` test, scaled in place), their ``sgd`` updater (lr on the
+    mean loss, gradients zeroed, not freed) and their metric (``float`` of the loss: a host sync).
+    """
+    loss, state = model.loss(X, Y, state)
+    loss.backward()
+    with torch.no_grad():
+        norm = torch.sqrt(sum(torch.sum(p.grad ** 2) for p in params))
+        if norm > theta:
+            for p in params:
+                p.grad[:] *= theta / norm
+        for p in params:
+            p -= lr * p.grad
+            p.grad.zero_()
+    total = float(loss.detach() * Y.numel())  # their Accumulator's ``float``: a host sync
+    return total / Y.numel(), state
+
+
 def train_tokens_per_sec(work: Workload, label: str, batches: int, device, seed: int = 0) -> tuple[float, list[float]]:
     """Tokens/s over ``batches`` minibatches (after one warm-up), and the per-minibatch losses."""
-    model_name, path, sync_each = PATHS[label]
+    model_name, path, seeds_loop = PATHS[label]
     torch.manual_seed(seed)
     model = build_model(model_name, work.vocab_size, work.hidden, path=path).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
@@ -69,8 +90,11 @@ def train_tokens_per_sec(work: Workload, label: str, batches: int, device, seed:
             started = time.perf_counter()
         X, Y = data.X[i % len(data)], data.Y[i % len(data)]
         state = model.begin_state(work.batch_size, device) if state is None else detach_state(state)
-        loss, _, state = train_minibatch(model, optimizer, X, Y, state, params, clip=1.0)
-        losses.append(loss.item() if sync_each else loss)  # .item(): the seeds' per-minibatch host sync
+        if seeds_loop:
+            loss, state = seeds_minibatch(model, X, Y, state, params)
+        else:
+            loss, _, state = train_minibatch(model, optimizer, X, Y, state, params, clip=1.0)
+        losses.append(loss)
     synchronize(device)
     elapsed = time.perf_counter() - started
     losses = [float(v) for v in losses]

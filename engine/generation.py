@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import torch
 
+from .models.stepper import stepper_for
 from .text import detokenize, tokenize_prefix
 from .vocab import Vocab
 
@@ -30,19 +31,28 @@ def generate_indices(model, prefix_indices: list[int], num_preds: int, temperatu
         if len(prefix_indices) > 1:
             warmup = torch.tensor([prefix_indices[:-1]], device=device)  # (1, n-1)
             _, state = model(warmup, state)
-        current = torch.tensor([[prefix_indices[-1]]], device=device)
+        current = torch.tensor([prefix_indices[-1]], device=device)  # (1,)
+        stepper = stepper_for(model, state)
         # On an accelerator, collect a few tokens per host sync; on the CPU there is no sync to save.
         chunk = 1 if device.type == "cpu" else 16
         produced: list[torch.Tensor] = []
         for _ in range(num_preds):
-            logits, state = model(current, state)  # (1, V)
-            current = _choose(logits, temperature, top_k, generator).view(1, 1)
+            if stepper is None:
+                logits, state = model(current.view(1, 1), state)  # (1, V)
+            elif temperature > 0:
+                logits = stepper.logits(current)[:, : stepper.vocab_size]
+            else:
+                logits = stepper.logits(current)  # padded with -inf: the argmax is the same
+            current = _choose(logits, temperature, top_k, generator).view(1)
+            if chunk == 1:
+                yield current.item()
+                continue
             produced.append(current)
             if len(produced) == chunk:
-                yield from torch.cat(produced).view(-1).tolist()
+                yield from torch.cat(produced).tolist()
                 produced = []
         if produced:
-            yield from torch.cat(produced).view(-1).tolist()
+            yield from torch.cat(produced).tolist()
     finally:
         model.train(was_training)
 

@@ -37,8 +37,7 @@ def train_minibatch(model, optimizer, X: torch.Tensor, Y: torch.Tensor, state, p
 
     X, Y: (B, T). Returns (loss, pre-clip grad norm, new state), all left on the device.
     """
-    logits, state = model(X, state)
-    loss = nn.functional.cross_entropy(logits, Y.T.reshape(-1))
+    loss, state = model.loss(X, Y, state)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     norm = grad_clipping(params, clip)

@@ -2,7 +2,9 @@ import pytest
 import torch
 
 from engine.models import RNNModel, RNNModelScratch, build_model
+from engine.models.head import linear_cross_entropy
 from engine.models.recurrence import rnn_recurrence
+from engine.models.stepper import RNNStepper, stepper_for
 
 V, H, B, T = 11, 16, 3, 5
 
@@ -63,6 +65,62 @@ def test_fast_path_equals_textbook_outputs_and_gradients(cell, activation):
         torch.testing.assert_close(G1[name], G2[name], rtol=1e-9, atol=1e-12, msg=name)
 
 
+@pytest.mark.parametrize("cell,activation", [("rnn", "tanh"), ("rnn", "relu"), ("gru", "tanh"), ("lstm", "tanh")])
+def test_training_loss_of_fast_path_equals_textbook_cross_entropy_and_gradients(cell, activation):
+    fast, textbook = _pair(cell, activation)
+    X, Y = inputs(4), inputs(5)
+    results = []
+    for net in (fast, textbook):
+        loss, _ = net.loss(X, Y, net.begin_state(B, torch.device("cpu")))
+        loss.backward()
+        results.append((loss.detach(), {k: p.grad for k, p in net.named_parameters()}))
+    logits, _ = textbook(X, textbook.begin_state(B))
+    reference = torch.nn.functional.cross_entropy(logits, Y.T.reshape(-1))
+    torch.testing.assert_close(results[0][0], reference, rtol=1e-12, atol=0)
+    torch.testing.assert_close(results[1][0], reference, rtol=1e-12, atol=0)
+    for name, grad in results[0][1].items():
+        torch.testing.assert_close(grad, results[1][1][name], rtol=1e-9, atol=1e-12, msg=name)
+
+
+def test_fused_output_layer_and_cross_entropy_match_torch_values_and_gradients():
+    g = torch.Generator().manual_seed(6)
+    Hs = torch.randn(7, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    W = torch.randn(4, 9, dtype=torch.float64, generator=g, requires_grad=True)
+    b = torch.randn(9, dtype=torch.float64, generator=g, requires_grad=True)
+    y = torch.randint(0, 9, (7,), generator=g)
+    reference = torch.nn.functional.cross_entropy(torch.addmm(b, Hs, W), y)
+    expected = torch.autograd.grad(reference * 3, (Hs, W, b))
+    fused = linear_cross_entropy(Hs, W, b, y)
+    torch.testing.assert_close(fused, reference, rtol=1e-12, atol=0)
+    for got, want in zip(torch.autograd.grad(fused * 3, (Hs, W, b)), expected):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("hidden,vocab,blocks", [(16, 11, 2), (15, 11, 3), (12, 5, 4), (16, 11, 1)])
+def test_generation_stepper_gives_the_models_logits(hidden, vocab, blocks):
+    torch.manual_seed(7)
+    net = RNNModelScratch(vocab, hidden, "rnn", "textbook")
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0, 0.5)
+    tokens = torch.randint(0, vocab, (12,))
+    state = (torch.randn(1, hidden),)
+    stepper = RNNStepper(net, state[0], blocks)
+    with torch.no_grad():
+        for token in tokens:
+            expected, state = net(token.view(1, 1), state)
+            padded = stepper.logits(token.view(1))
+            torch.testing.assert_close(padded[:, :vocab], expected, rtol=1e-5, atol=1e-6)
+            assert padded[:, vocab:].eq(float("-inf")).all()  # padding never wins an argmax
+            torch.testing.assert_close(stepper.state()[0], state[0], rtol=1e-5, atol=1e-6)
+
+
+def test_stepper_is_used_only_for_the_scratch_rnn_on_the_cpu():
+    assert isinstance(stepper_for(RNNModelScratch(V, H), (torch.zeros(1, H),)), RNNStepper)
+    assert stepper_for(RNNModelScratch(V, H, "gru"), (torch.zeros(1, H),)) is None
+    assert stepper_for(RNNModel(V, H, "rnn"), (torch.zeros(1, 1, H),)) is None
+
+
 def test_one_hot_matmul_is_exactly_a_row_gather_in_float32():
     W = torch.randn(V, H)
     X = inputs(3)
@@ -74,9 +132,10 @@ def test_one_hot_matmul_is_exactly_a_row_gather_in_float32():
 def test_hand_written_bptt_passes_gradcheck(relu):
     g = torch.Generator().manual_seed(4)
     XW = torch.randn(4, 2, 3, dtype=torch.float64, generator=g, requires_grad=True)
+    b = torch.randn(3, dtype=torch.float64, generator=g, requires_grad=True)
     H0 = torch.randn(2, 3, dtype=torch.float64, generator=g, requires_grad=True)
     W = (0.5 * torch.randn(3, 3, dtype=torch.float64, generator=g)).requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda a, b, c: rnn_recurrence(a, b, c, relu), (XW, H0, W))
+    assert torch.autograd.gradcheck(lambda *args: rnn_recurrence(*args, relu), (XW, b, H0, W))
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])

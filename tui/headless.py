@@ -241,18 +241,18 @@ def run_generate(path: str, prefix: str | None, length: int, temperature: float,
 
 
 def corpora_table() -> str:
+    """The registry as a table that fits 80 columns; origins and options follow it, one per line."""
     from corpora import REGISTRY
-    rows = [("name", "offline", "preprocess", "description", "origin / licence")]
-    for source in REGISTRY.values():
-        offline = "yes" if source.available() else "download"
-        name = f"{source.name}[:{source.options}]" if source.options else source.name
-        rows.append((name, offline, source.preprocess, source.description, f"{source.origin} ({source.licence})"))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row)) for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths) + "  " + "-" * 16)
-    lines.append("")
-    lines.append("Any UTF-8 file: --corpus-file PATH. Downloads are cached in $RNN_TUI_DATA "
-                 f"(now: {_data_dir()}).")
+    rows = [("name", "offline", "preprocess", "description")]
+    rows += [(s.name, "yes" if s.available() else "download", s.preprocess, s.description) for s in REGISTRY.values()]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[3]]) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in (*widths, len("description"))))
+    lines += ["", "Origins and licences:"]
+    lines += [f"  {s.name}: {s.origin} ({s.licence})" for s in REGISTRY.values()]
+    lines += ["", "Options (defaults shown):"]
+    lines += [f"  --corpus {s.name}:{s.options}" for s in REGISTRY.values() if s.options]
+    lines += ["", f"Any UTF-8 file: --corpus-file PATH. Downloads are cached in $RNN_TUI_DATA (now: {_data_dir()})."]
     return "\n".join(lines)
 
 

@@ -6,6 +6,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..config import INPUT_KINDS as INPUTS
+from .head import linear_cross_entropy
 
 _LAYERS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -37,12 +38,21 @@ class RNNModel(nn.Module):
                         dtype=self.linear.weight.dtype)
         return (H, torch.zeros_like(H)) if self.cell == "lstm" else (H,)
 
-    def forward(self, X: torch.Tensor, state):
+    def hidden_states(self, X: torch.Tensor, state):
+        """X: (B, T) int64 -> (top-layer outputs after dropout: (T·B, h), state)."""
         if self.input_kind == "embedding":
             inputs = self.embedding(X.T)  # (T, B, h)
         else:
             inputs = F.one_hot(X.T, self.vocab_size).to(self.linear.weight.dtype)  # (T, B, V)
         hx = state if self.cell == "lstm" else state[0]
         Y, new_state = self.rnn(inputs, hx)
-        logits = self.linear(self.output_dropout(Y.reshape(-1, Y.shape[-1])))
-        return logits, (new_state if self.cell == "lstm" else (new_state,))
+        return self.output_dropout(Y.reshape(-1, Y.shape[-1])), (new_state if self.cell == "lstm" else (new_state,))
+
+    def forward(self, X: torch.Tensor, state):
+        Hs, state = self.hidden_states(X, state)
+        return self.linear(Hs), state
+
+    def loss(self, X: torch.Tensor, Y: torch.Tensor, state):
+        """Mean cross-entropy of predicting Y (B, T) from X (B, T) -> (loss, state)."""
+        Hs, state = self.hidden_states(X, state)
+        return linear_cross_entropy(Hs, self.linear.weight.t(), self.linear.bias, Y.T.reshape(-1)), state

@@ -1,9 +1,11 @@
-"""The vanilla-RNN recurrence H_t = φ(XW_t + H_{t-1} W_hh) with a hand-written backward.
+"""The vanilla-RNN recurrence H_t = φ(X_t W_xh + b_h + H_{t-1} W_hh) with a hand-written backward.
 
 Autograd through a Python loop records ~5 nodes per step and computes dW_hh as ``num_steps``
-thin (h×B)·(B×h) products. Here the forward runs with no graph, and the backward runs one
-sequential product per step for dH, then a single (h×TB)·(TB×h) product for dW_hh.
-``tests/test_models.py`` proves it equal to autograd, and ``gradcheck`` checks it in float64.
+thin (h×B)·(B×h) products. Here each step is two in-place operations on a preallocated buffer
+(a product accumulated onto the input projection, then φ), backward is two per step (the product
+that carries dH back, then φ'), and dW_hh is one (h×TB)·(TB×h) product. All the per-step time
+is the matrix products; ``tests/test_models.py`` proves this equal to autograd, and ``gradcheck``
+checks it in float64.
 """
 from __future__ import annotations
 
@@ -12,41 +14,40 @@ import torch
 
 class RNNRecurrence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, XW: torch.Tensor, H0: torch.Tensor, W_hh: torch.Tensor, relu: bool):
-        # XW: (T, B, h) input projections with b_h folded in; H0: (B, h); W_hh: (h, h)
-        num_steps = XW.shape[0]
-        Hs = XW.new_empty((num_steps + 1, *H0.shape))  # Hs[0] = H0, Hs[t+1] = H_t
-        Hs[0] = H0
-        for t in range(num_steps):
-            torch.addmm(XW[t], Hs[t], W_hh, out=Hs[t + 1])
-            if relu:
-                Hs[t + 1].clamp_(min=0)
-            else:
-                Hs[t + 1].tanh_()
-        ctx.save_for_backward(Hs, W_hh)
+    def forward(ctx, XW: torch.Tensor, b_h: torch.Tensor, H0: torch.Tensor, W_hh: torch.Tensor, relu: bool):
+        # XW: (T, B, h) gathered input rows X_t W_xh; b_h: (h,); H0: (B, h); W_hh: (h, h)
+        Hs = torch.add(XW, b_h)  # becomes the output, Hs[t] = H_t, in place
+        H_prev = H0
+        for H_t in Hs.unbind(0):
+            H_t.addmm_(H_prev, W_hh)
+            H_prev = H_t.clamp_(min=0) if relu else H_t.tanh_()
+        ctx.save_for_backward(H0, W_hh, Hs)
         ctx.relu = relu
-        return Hs[1:].clone()  # (T, B, h)
+        return Hs
 
     @staticmethod
     def backward(ctx, grad_Hs: torch.Tensor):
-        Hs, W_hh = ctx.saved_tensors
-        num_steps, _, hidden = grad_Hs.shape
-        grad_pre = torch.empty_like(grad_Hs)  # dL/d(pre-activation) per step
-        grad_H = torch.zeros_like(Hs[0])      # what flows into H_t from step t+1
+        H0, W_hh, Hs = ctx.saved_tensors
+        hidden = Hs.shape[-1]
+        # φ' for every step at once, from the outputs: 1 - H² (tanh) or [H > 0] (ReLU)
+        slope = (Hs > 0).to(Hs.dtype) if ctx.relu else torch.mul(Hs, Hs).neg_().add_(1)
+        grad_pre = grad_Hs.clone(memory_format=torch.contiguous_format)  # becomes dL/d(pre-activation)
         W_hh_T = W_hh.t()
-        for t in range(num_steps - 1, -1, -1):
-            H_t = Hs[t + 1]
-            g = grad_Hs[t] + grad_H
-            if ctx.relu:
-                torch.mul(g, H_t > 0, out=grad_pre[t])
-            else:
-                torch.mul(g, 1 - H_t * H_t, out=grad_pre[t])
-            grad_H = grad_pre[t] @ W_hh_T
-        flat_pre = grad_pre.view(-1, hidden)
-        grad_W_hh = Hs[:-1].reshape(-1, hidden).t() @ flat_pre
-        return grad_pre, grad_H, grad_W_hh, None
+        steps, slopes = grad_pre.unbind(0), slope.unbind(0)
+        steps[-1].mul_(slopes[-1])
+        for t in range(len(steps) - 2, -1, -1):
+            # dL/dH_t: the loss's own gradient plus what flows back from step t+1
+            steps[t].addmm_(steps[t + 1], W_hh_T).mul_(slopes[t])
+        grad_H0 = steps[0] @ W_hh_T if ctx.needs_input_grad[2] else None
+        grad_b = grad_pre.sum((0, 1)) if ctx.needs_input_grad[1] else None
+        # dW_hh = Σ_t H_{t-1}ᵀ · grad_pre_t: one (h×(T-1)B)·((T-1)B×h) product plus the H0 term
+        grad_W_hh = H0.t() @ steps[0]
+        if len(steps) > 1:
+            grad_W_hh.addmm_(Hs[:-1].reshape(-1, hidden).t(), grad_pre[1:].reshape(-1, hidden))
+        return grad_pre, grad_b, grad_H0, grad_W_hh, None
 
 
-def rnn_recurrence(XW: torch.Tensor, H0: torch.Tensor, W_hh: torch.Tensor, relu: bool = False) -> torch.Tensor:
-    """All hidden states (T, B, h) of a vanilla RNN given the input projections."""
-    return RNNRecurrence.apply(XW, H0, W_hh, relu)
+def rnn_recurrence(XW: torch.Tensor, b_h: torch.Tensor, H0: torch.Tensor, W_hh: torch.Tensor,
+                   relu: bool = False) -> torch.Tensor:
+    """All hidden states (T, B, h) of a vanilla RNN given the input rows X_t W_xh and the bias."""
+    return RNNRecurrence.apply(XW, b_h, H0, W_hh, relu)

@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..config import ACTIVATIONS, SCRATCH_PATHS as PATHS
+from .head import linear_cross_entropy
 from .recurrence import rnn_recurrence
 
 CELLS = ("rnn", "gru", "lstm")
@@ -92,43 +93,58 @@ class RNNModelScratch(nn.Module):
         C = F_ * C + I * C_tilde
         return (O * torch.tanh(C), C)
 
+    def loss(self, X: torch.Tensor, Y: torch.Tensor, state):
+        """Mean cross-entropy of predicting Y (B, T) from X (B, T) -> (loss, state)."""
+        y = Y.T.reshape(-1)  # time-major, like the logits
+        if self.path == "textbook":
+            logits, state = self._forward_textbook(X, state)
+            return F.cross_entropy(logits, y), state
+        Hs, state = self._hidden_fast(X, state)
+        return linear_cross_entropy(Hs.reshape(-1, self.num_hiddens), self.W_hq, self.b_q, y), state
+
     # -- fast path: gather, batched projections, one output matmul -----------------------------
-    def _input_projections(self):
-        gates = _GATES[self.cell]
-        if len(gates) == 1:  # no copy: generation calls this once per character
-            return self.W_xh, self.b_h
-        W_x = torch.cat([getattr(self, f"W_x{g}") for g in gates], dim=1)  # (V, G·h)
-        b = torch.cat([getattr(self, f"b_{g}") for g in gates])
-        return W_x, b
+    def _hidden_fast(self, X, state):
+        hidden_states = {"rnn": self._rnn_fast, "gru": self._gru_fast, "lstm": self._lstm_fast}[self.cell]
+        return hidden_states(X, state)  # (T, B, h), state
 
     def _forward_fast(self, X, state):
-        h = self.num_hiddens
-        W_x, b = self._input_projections()
-        XW = F.embedding(X.T, W_x) + b  # (T, B, G·h): row gather ≡ one-hot matmul
-        if self.cell == "rnn":
-            Hs = rnn_recurrence(XW, state[0], self.W_hh, relu=self.activation == "relu")
-            new_state = (Hs[-1],)
-        elif self.cell == "gru":
-            (H,) = state
-            W_hzr = torch.cat([self.W_hz, self.W_hr], dim=1)
-            outs = []
-            for XW_t in XW:
-                ZR = torch.sigmoid(XW_t[:, : 2 * h] + H @ W_hzr)
-                Z, R = ZR[:, :h], ZR[:, h:]
-                H_tilde = torch.tanh(XW_t[:, 2 * h:] + (R * H) @ self.W_hh)
-                H = Z * H + (1 - Z) * H_tilde
-                outs.append(H)
-            Hs, new_state = torch.stack(outs), (H,)
-        else:
-            H, C = state
-            W_h = torch.cat([self.W_hi, self.W_hf, self.W_ho, self.W_hc], dim=1)
-            outs = []
-            for XW_t in XW:
-                gates = XW_t + H @ W_h
-                IFO = torch.sigmoid(gates[:, : 3 * h])
-                C = IFO[:, h: 2 * h] * C + IFO[:, :h] * torch.tanh(gates[:, 3 * h:])
-                H = IFO[:, 2 * h:] * torch.tanh(C)
-                outs.append(H)
-            Hs, new_state = torch.stack(outs), (H, C)
-        logits = torch.addmm(self.b_q, Hs.reshape(-1, h), self.W_hq)  # (T·B, V)
+        Hs, new_state = self._hidden_fast(X, state)
+        logits = torch.addmm(self.b_q, Hs.reshape(-1, self.num_hiddens), self.W_hq)  # (T·B, V)
         return logits, new_state
+
+    def _rnn_fast(self, X, state):
+        XW = F.embedding(X.T, self.W_xh)  # (T, B, h): row gather ≡ one-hot matmul
+        Hs = rnn_recurrence(XW, self.b_h, state[0], self.W_hh, relu=self.activation == "relu")
+        return Hs, (Hs[-1],)
+
+    def _input_projections(self, X):
+        gates = _GATES[self.cell]
+        W_x = torch.cat([getattr(self, f"W_x{g}") for g in gates], dim=1)  # (V, G·h)
+        b = torch.cat([getattr(self, f"b_{g}") for g in gates])
+        return F.embedding(X.T, W_x) + b  # (T, B, G·h)
+
+    def _gru_fast(self, X, state):
+        h = self.num_hiddens
+        (H,) = state
+        W_hzr = torch.cat([self.W_hz, self.W_hr], dim=1)
+        outs = []
+        for XW_t in self._input_projections(X):
+            ZR = torch.sigmoid(XW_t[:, : 2 * h] + H @ W_hzr)
+            Z, R = ZR[:, :h], ZR[:, h:]
+            H_tilde = torch.tanh(XW_t[:, 2 * h:] + (R * H) @ self.W_hh)
+            H = Z * H + (1 - Z) * H_tilde
+            outs.append(H)
+        return torch.stack(outs), (H,)
+
+    def _lstm_fast(self, X, state):
+        h = self.num_hiddens
+        H, C = state
+        W_h = torch.cat([self.W_hi, self.W_hf, self.W_ho, self.W_hc], dim=1)
+        outs = []
+        for XW_t in self._input_projections(X):
+            gates = XW_t + H @ W_h
+            IFO = torch.sigmoid(gates[:, : 3 * h])
+            C = IFO[:, h: 2 * h] * C + IFO[:, :h] * torch.tanh(gates[:, 3 * h:])
+            H = IFO[:, 2 * h:] * torch.tanh(C)
+            outs.append(H)
+        return torch.stack(outs), (H, C)
