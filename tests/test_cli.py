@@ -82,3 +82,11 @@ def test_tang_poems_train_a_few_minibatches(tmp_path):
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert events[0]["vocab_size"] > 1500
     assert events[-1]["samples"][0]["text"].startswith("床前明月光")
+
+
+def test_dashboard_bench_without_tmux_is_one_line_and_exit_2(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "tui.cli", "bench", "--dashboard", "--quick"],
+                            capture_output=True, text=True, env={"PATH": str(tmp_path)}, cwd=ROOT)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["rnn-tui: error: bench --dashboard needs tmux (it drives the real "
+                                                  "dashboard in a terminal)"]

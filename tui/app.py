@@ -96,7 +96,7 @@ class RnnTuiApp(App):
             return
         self.train_config, self.epochs = config, config.epochs
         self.training_paused = self.run_finished = False
-        self.query_one(PerplexityChart).reset()
+        self.query_one(PerplexityChart).reset(total_epochs=config.epochs)
         self.query_one(ProgressPanel).set_status("starting: loading torch and the corpus…")
         self.query_one(ConfigForm).set_enabled(False)
         self.training = TrainingProcess(config, resume=self.resume_path)
@@ -202,7 +202,7 @@ class RnnTuiApp(App):
         progress = self.query_one(ProgressPanel)
         if kind == "start":
             self.run_dir = data["run_dir"]
-            self.query_one(PerplexityChart).reset(data.get("floor_perplexity"))
+            self.query_one(PerplexityChart).reset(data.get("floor_perplexity"), total_epochs=self.epochs)
             self.query_one(DeviceStatus).set_device(data["device"])
             progress.set_status(f"training {data['config']['model']} on {data['device']}")
             progress.show_progress(data["start_epoch"] + 1, self.epochs, 0, data["batches_per_epoch"], 0)

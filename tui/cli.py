@@ -77,9 +77,13 @@ def corpora() -> None:
 @click.option("--repeats", type=int, default=3, show_default=True, help="Alternating runs per path.")
 @click.option("--device", default="auto", show_default=True, help="auto|cpu|cuda|cuda:N|mps")
 @click.option("--json", "as_json", is_flag=True, help="The results as one JSON object.")
-def bench(quick: bool, repeats: int, device: str, as_json: bool) -> None:
+@click.option("--dashboard", is_flag=True,
+              help="Instead: the dashboard's training speed against headless, and key-to-screen latency (tmux).")
+def bench(quick: bool, repeats: int, device: str, as_json: bool, dashboard: bool) -> None:
     """Tokens/s of the textbook and fast paths, generation speed, a matmul roofline, peak memory."""
-    from .bench_cli import run_bench
+    from .bench_cli import run_bench, run_dashboard_bench
+    if dashboard:
+        sys.exit(run_dashboard_bench(quick=quick, repeats=repeats, as_json=as_json))
     sys.exit(run_bench(quick=quick, repeats=repeats, device=device, as_json=as_json))
 
 

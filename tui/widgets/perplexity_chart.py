@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+import time
+
 from rich.text import Text
 from textual_plotext import PlotextPlot
 
@@ -12,6 +14,10 @@ _ASCII = str.maketrans({"─": "-", "│": "|", "┌": "+", "┐": "+", "└": "
 
 
 class PerplexityChart(PlotextPlot):
+    # A plotext redraw costs the UI process tens of milliseconds of CPU taken from training, so
+    # fast epochs are coalesced into at most one redraw per interval (the last point always shows).
+    REDRAW_INTERVAL_S = 1.0
+
     def __init__(self, ascii_only: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.ascii_only = ascii_only
@@ -20,12 +26,16 @@ class PerplexityChart(PlotextPlot):
         self.val: list[float | None] = []
         self.floor: float | None = None
         self.log_scale = False
+        self.total_epochs = 0  # the x axis spans the whole run from the start
+        self._last_redraw = 0.0
+        self._redraw_pending = False
 
     def on_mount(self) -> None:
         self.redraw()
 
-    def reset(self, floor: float | None = None, history: list[dict] | None = None) -> None:
+    def reset(self, floor: float | None = None, history: list[dict] | None = None, total_epochs: int = 0) -> None:
         self.epochs, self.train, self.val, self.floor = [], [], [], floor
+        self.total_epochs = total_epochs
         for record in history or []:
             self.add_point(record["epoch"], record["train_perplexity"], record.get("val_perplexity"), redraw=False)
         self.redraw()
@@ -34,8 +44,14 @@ class PerplexityChart(PlotextPlot):
         self.epochs.append(epoch)
         self.train.append(train)
         self.val.append(val)
-        if redraw:
+        if not redraw or self._redraw_pending:
+            return
+        wait = self._last_redraw + self.REDRAW_INTERVAL_S - time.monotonic()
+        if wait <= 0:
             self.redraw()
+        else:
+            self._redraw_pending = True
+            self.set_timer(wait, self.redraw)
 
     def toggle_log_scale(self) -> None:
         self.log_scale = not self.log_scale
@@ -52,6 +68,7 @@ class PerplexityChart(PlotextPlot):
         return [p[0] for p in pairs], [p[1] for p in pairs]
 
     def redraw(self) -> None:
+        self._last_redraw, self._redraw_pending = time.monotonic(), False
         plt = self.plt
         plt.clear_figure()
         plt.title("perplexity" + (" (log)" if self.log_scale else ""))
@@ -68,8 +85,14 @@ class PerplexityChart(PlotextPlot):
         xv, yv = self._downsampled(self.val)
         if xv:
             plt.plot(xv, yv, label="val", marker="o" if self.ascii_only else marker, color="orange")
-        if not x:
-            plt.plot([0], [1], marker=" ")  # an empty frame with axes before the first epoch
+        if self.total_epochs > 1:
+            plt.xlim(1, self.total_epochs)
+        if not x:  # an empty frame before the first epoch: the run's epochs, no made-up values
+            plt.plot([1], [self.floor or 1], marker=" ")
+            if not self.floor:
+                plt.yticks([])
+            if self.total_epochs <= 1:
+                plt.xticks([])
         self.refresh()
 
     def render(self):

@@ -1,0 +1,138 @@
+"""``rnn-tui bench --dashboard``: the dashboard's cost, measured the way a user meets it.
+
+- Throughput: the same configuration trained headless (``rnn-tui train``) and inside the real
+  dashboard (``rnn-tui --start`` in a tmux terminal), alternating, each run's epochs read from its
+  run folder's ``metrics.jsonl``; the ratio of the medians of the per-epoch tokens/s.
+- Latency: while a dashboard run trains, a key is sent with ``tmux send-keys`` and the terminal is
+  read with ``capture-pane`` until the screen shows the result (f1 opens the help, escape closes
+  it). What is timed includes tmux's own path to the screen, as over SSH; the polling step
+  (``POLL_S``) bounds the resolution.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+POLL_S = 0.002
+HELP_MARKER = "rnn-tui keys"  # the help screen's title
+SESSION = f"rnn-tui-bench-{os.getpid()}"
+
+
+class BenchError(RuntimeError):
+    """The measurement could not be taken (no tmux, a run that never started)."""
+
+
+def _tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=False).stdout
+
+
+def _screen() -> str:
+    return _tmux("capture-pane", "-p", "-t", SESSION)
+
+
+def _epoch_speeds(run_dir: Path) -> list[float]:
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line)["tokens_per_sec"] for line in path.read_text().splitlines() if line.strip()]
+
+
+def _wait_for(condition, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(POLL_S)
+    raise BenchError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def _headless_run(args: list[str], run_dir: Path) -> list[float]:
+    command = [sys.executable, "-m", "tui.cli", "train", *args, "--run-dir", str(run_dir)]
+    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    if done.returncode != 0:
+        raise BenchError(f"headless run failed: {done.stderr.strip().splitlines()[-1:]}")
+    return _epoch_speeds(run_dir)
+
+
+def _start_dashboard(args: list[str], run_dir: Path, size: tuple[int, int]) -> None:
+    command = shlex.join([sys.executable, "-m", "tui.cli", *args, "--run-dir", str(run_dir), "--start"])
+    _tmux("kill-session", "-t", SESSION)
+    subprocess.run(["tmux", "new-session", "-d", "-s", SESSION, "-x", str(size[0]), "-y", str(size[1]), command],
+                   check=True)
+
+
+def _dashboard_run(args: list[str], run_dir: Path, epochs: int, size: tuple[int, int], timeout_s: float) -> list[float]:
+    _start_dashboard(args, run_dir, size)
+    try:
+        return _wait_for(lambda: len(_epoch_speeds(run_dir)) >= epochs and _epoch_speeds(run_dir), timeout_s,
+                         f"{epochs} epochs in the dashboard")
+    finally:
+        _tmux("kill-session", "-t", SESSION)
+
+
+def _key_latencies(args: list[str], run_dir: Path, presses: int, size: tuple[int, int]) -> list[float]:
+    """Seconds from send-keys to the screen showing the result, for f1 (open) and escape (close)."""
+    _start_dashboard(args, run_dir, size)
+    timings: list[float] = []
+    try:
+        _wait_for(lambda: _epoch_speeds(run_dir) or "epoch 1/" in _screen(), 120, "training to be under way")
+        for _ in range(presses):
+            for key, shown in (("F1", True), ("Escape", False)):
+                started = time.perf_counter()
+                _tmux("send-keys", "-t", SESSION, key)
+                _wait_for(lambda: (HELP_MARKER in _screen()) == shown, 10, f"the screen to answer {key}")
+                timings.append(time.perf_counter() - started)
+                time.sleep(0.05)
+    finally:
+        _tmux("kill-session", "-t", SESSION)
+    return timings
+
+
+def run_dashboard_bench(repeats: int, epochs: int, presses: int, size: tuple[int, int] = (80, 24)) -> dict:
+    if shutil.which("tmux") is None:
+        raise BenchError("bench --dashboard needs tmux (it drives the real dashboard in a terminal)")
+    args = ["--corpus", "markov", "--epochs", str(epochs), "--sample-every", "0", "--device", "cpu"]
+    headless: list[float] = []
+    dashboard: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="rnn-tui-bench-") as tmp:
+        work = Path(tmp)
+        for r in range(repeats):  # alternate so drift biases neither side
+            # the first epoch warms allocators up in both; it is left out of both
+            headless += _headless_run(args, work / f"headless-{r}")[1:]
+            dashboard += _dashboard_run(args, work / f"dashboard-{r}", epochs, size, timeout_s=60 * epochs)[1:]
+        long_args = [*args[:2], "--epochs", "1000", *args[4:]]
+        latencies = _key_latencies(long_args, work / "latency", presses, size)
+    result = {
+        "configuration": " ".join(args), "terminal": f"{size[0]}x{size[1]} tmux", "repeats": repeats,
+        "headless_tokens_per_sec": statistics.median(headless), "dashboard_tokens_per_sec": statistics.median(dashboard),
+        "headless_epochs": headless, "dashboard_epochs": dashboard,
+        "key_to_screen_ms": {"median": 1000 * statistics.median(latencies),
+                             "p90": 1000 * statistics.quantiles(latencies, n=10)[-1],
+                             "max": 1000 * max(latencies), "presses": len(latencies)},
+        "poll_ms": POLL_S * 1000,
+    }
+    result["dashboard_over_headless"] = result["dashboard_tokens_per_sec"] / result["headless_tokens_per_sec"]
+    return result
+
+
+def format_dashboard_bench(result: dict) -> str:
+    latency = result["key_to_screen_ms"]
+    return "\n".join([
+        f"dashboard bench ({result['configuration']}; dashboard in a {result['terminal']}; "
+        f"{result['repeats']} alternating runs, epochs after the first)",
+        f"  headless   {result['headless_tokens_per_sec']:>10,.0f} tokens/s (median epoch)",
+        f"  dashboard  {result['dashboard_tokens_per_sec']:>10,.0f} tokens/s "
+        f"({100 * result['dashboard_over_headless']:.1f} % of headless)",
+        f"  key to screen while training (f1 / escape, {latency['presses']} presses): median "
+        f"{latency['median']:.0f} ms, p90 {latency['p90']:.0f} ms, max {latency['max']:.0f} ms "
+        f"(polled every {result['poll_ms']:.0f} ms)",
+    ])
