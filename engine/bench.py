@@ -68,8 +68,7 @@ def seeds_minibatch(model, X: torch.Tensor, Y: torch.Tensor, state, params, lr: 
         for p in params:
             p -= lr * p.grad
             p.grad.zero_()
-    total = float(loss.detach() * Y.numel())  # their Accumulator's ``float``: a host sync
-    return total / Y.numel(), state
+    return float(loss.detach()), state  # their Accumulator's ``float``: a host sync per minibatch
 
 
 def train_tokens_per_sec(work: Workload, label: str, batches: int, device, seed: int = 0) -> tuple[float, list[float]]:
@@ -150,8 +149,14 @@ def flops_per_token(work: Workload) -> float:
 
 
 def peak_rss_mib() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+    """This process's peak RSS: VmHWM where Linux has it, since ru_maxrss carries over the pages of
+    the parent a process was forked from; ru_maxrss elsewhere."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def run_benchmark(workloads: list[Workload], labels_for: dict[str, list[str]], repeats: int, batches: int,

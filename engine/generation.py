@@ -39,10 +39,8 @@ def generate_indices(model, prefix_indices: list[int], num_preds: int, temperatu
         for _ in range(num_preds):
             if stepper is None:
                 logits, state = model(current.view(1, 1), state)  # (1, V)
-            elif temperature > 0:
-                logits = stepper.logits(current)[:, : stepper.vocab_size]
             else:
-                logits = stepper.logits(current)  # padded with -inf: the argmax is the same
+                logits = stepper.logits(current)
             current = _choose(logits, temperature, top_k, generator).view(1)
             if chunk == 1:
                 yield current.item()

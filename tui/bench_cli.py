@@ -16,32 +16,31 @@ def _find(filename: str) -> Path | None:
     return None
 
 
-# Runs ``rnn-tui train`` and then prints the process's VmHWM: ru_maxrss would count the forked parent's pages.
+# ``rnn-tui train``, then its own peak RSS as the last line of stdout.
 _MEASURE = """
-import sys
+from engine.bench import peak_rss_mib
 from tui.cli import main
 try:
     main()
 except SystemExit:
     pass
-status = open("/proc/self/status").read()
-print(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+print(peak_rss_mib())
 """
 
 
 def _training_run_peak_rss_mib(timemachine: Path, device: str) -> float | None:
-    """Peak RSS of ``rnn-tui train`` at d2l's configuration in its own process (Linux; None elsewhere)."""
+    """Peak RSS of ``rnn-tui train`` at d2l's configuration, in a process of its own."""
     import subprocess
     import sys
     import tempfile
-    if not Path("/proc/self/status").is_file():
-        return None
     with tempfile.TemporaryDirectory(prefix="rnn-tui-bench-") as tmp:
         command = [sys.executable, "-c", _MEASURE, "train", "--corpus-file", str(timemachine), "--preprocess", "d2l",
                    "--max-tokens", "10000", "--epochs", "2", "--device", device, "--run-dir", f"{tmp}/run"]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
-    last = done.stdout.strip().splitlines()[-1:] or [""]
-    return int(last[0]) / 1024 if last[0].isdigit() else None
+    try:
+        return float(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return None
 
 
 def run_bench(quick: bool, repeats: int, device: str, as_json: bool) -> int:
@@ -102,13 +101,13 @@ def run_bench(quick: bool, repeats: int, device: str, as_json: bool) -> int:
 
 
 def run_dashboard_bench(quick: bool, repeats: int, as_json: bool) -> int:
-    from .bench_dashboard import BenchError, format_dashboard_bench
-    from .bench_dashboard import run_dashboard_bench as measure
+    from .bench_dashboard import BenchError, format_dashboard_bench, measure_dashboard
     from .headless import InputError
     if repeats < 1:
         raise InputError("--repeats must be at least 1")
     try:
-        result = measure(repeats=1 if quick else repeats, epochs=3 if quick else 4, presses=5 if quick else 20)
+        result = measure_dashboard(repeats=1 if quick else repeats, epochs=3 if quick else 4,
+                                   presses=5 if quick else 20)
     except BenchError as exc:
         raise InputError(str(exc)) from None
     click.echo(json.dumps(result, indent=2) if as_json else format_dashboard_bench(result))

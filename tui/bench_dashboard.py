@@ -73,8 +73,8 @@ def _start_dashboard(args: list[str], run_dir: Path, size: tuple[int, int]) -> N
 def _dashboard_run(args: list[str], run_dir: Path, epochs: int, size: tuple[int, int], timeout_s: float) -> list[float]:
     _start_dashboard(args, run_dir, size)
     try:
-        return _wait_for(lambda: len(_epoch_speeds(run_dir)) >= epochs and _epoch_speeds(run_dir), timeout_s,
-                         f"{epochs} epochs in the dashboard")
+        _wait_for(lambda: len(_epoch_speeds(run_dir)) >= epochs, timeout_s, f"{epochs} epochs in the dashboard")
+        return _epoch_speeds(run_dir)
     finally:
         _tmux("kill-session", "-t", SESSION)
 
@@ -97,10 +97,13 @@ def _key_latencies(args: list[str], run_dir: Path, presses: int, size: tuple[int
     return timings
 
 
-def run_dashboard_bench(repeats: int, epochs: int, presses: int, size: tuple[int, int] = (80, 24)) -> dict:
+def measure_dashboard(repeats: int, epochs: int, presses: int, size: tuple[int, int] = (80, 24)) -> dict:
     if shutil.which("tmux") is None:
         raise BenchError("bench --dashboard needs tmux (it drives the real dashboard in a terminal)")
-    args = ["--corpus", "markov", "--epochs", str(epochs), "--sample-every", "0", "--device", "cpu"]
+    def arguments(run_epochs: int) -> list[str]:
+        return ["--corpus", "markov", "--epochs", str(run_epochs), "--sample-every", "0", "--device", "cpu"]
+
+    args = arguments(epochs)
     headless: list[float] = []
     dashboard: list[float] = []
     with tempfile.TemporaryDirectory(prefix="rnn-tui-bench-") as tmp:
@@ -109,11 +112,11 @@ def run_dashboard_bench(repeats: int, epochs: int, presses: int, size: tuple[int
             # the first epoch warms allocators up in both; it is left out of both
             headless += _headless_run(args, work / f"headless-{r}")[1:]
             dashboard += _dashboard_run(args, work / f"dashboard-{r}", epochs, size, timeout_s=60 * epochs)[1:]
-        long_args = [*args[:2], "--epochs", "1000", *args[4:]]
-        latencies = _key_latencies(long_args, work / "latency", presses, size)
+        latencies = _key_latencies(arguments(1000), work / "latency", presses, size)  # trains throughout
     result = {
         "configuration": " ".join(args), "terminal": f"{size[0]}x{size[1]} tmux", "repeats": repeats,
-        "headless_tokens_per_sec": statistics.median(headless), "dashboard_tokens_per_sec": statistics.median(dashboard),
+        "headless_tokens_per_sec": statistics.median(headless),
+        "dashboard_tokens_per_sec": statistics.median(dashboard),
         "headless_epochs": headless, "dashboard_epochs": dashboard,
         "key_to_screen_ms": {"median": 1000 * statistics.median(latencies),
                              "p90": 1000 * statistics.quantiles(latencies, n=10)[-1],
