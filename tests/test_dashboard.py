@@ -50,6 +50,14 @@ async def test_fill_the_form_start_a_run_and_see_points_and_text(tmp_path):
         status = str(app.query_one(ProgressPanel).query_one("#status").render())
         assert status.startswith("completed: epoch 3/3")
         assert (tmp_path / "run" / "checkpoint.pt").exists()
+        # the log scale with a floor line and a legend (plotext fails on log scale with ylim and labels)
+        log_title = "perplexity&#160;(log)"  # as the SVG screenshot spells it
+        await pilot.press("ctrl+l")
+        await pilot.pause(0.3)
+        assert chart.log_scale and app.is_running and log_title in app.export_screenshot()
+        await pilot.press("ctrl+l")
+        await pilot.pause(0.3)
+        assert not chart.log_scale and app.is_running and log_title not in app.export_screenshot()
 
 
 async def test_invalid_values_are_marked_inline_and_start_is_refused():

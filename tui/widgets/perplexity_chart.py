@@ -77,8 +77,10 @@ class PerplexityChart(PlotextPlot):
         plt.yscale("log" if self.log_scale else "linear")
         if self.floor:
             plt.hline(self.floor, "green")
-            top = max([v for v in self.train + self.val if v is not None and math.isfinite(v)], default=self.floor * 2)
-            plt.ylim(self.floor * 0.9, max(top, self.floor * 1.1))  # keep the floor off the frame
+            if not self.log_scale:  # plotext 5.3 fails to place the legend on a log axis given ylim
+                top = max([v for v in self.train + self.val if v is not None and math.isfinite(v)],
+                          default=self.floor * 2)
+                plt.ylim(self.floor * 0.9, max(top, self.floor * 1.1))  # keep the floor off the frame
         x, y = self._downsampled(self.train)
         if x:
             plt.plot(x, y, label="train", marker=marker, color="cyan")
