@@ -58,6 +58,18 @@ async def test_fill_the_form_start_a_run_and_see_points_and_text(tmp_path):
         await pilot.press("ctrl+l")
         await pilot.pause(0.3)
         assert not chart.log_scale and app.is_running and log_title not in app.export_screenshot()
+        # idle with a finished run: ctrl+g streams 200 tokens from its checkpoint, with the run's own prompt
+        pane = app.query_one(GenerationPane)
+        run_prefix = next(line for line in generated.splitlines() if line.startswith("── final: "))[10:]
+
+        def streamed() -> list[str]:
+            starts = [i for i, line in enumerate(pane.lines) if line.startswith("── from ")]
+            return pane.lines[starts[-1] + 1:] if starts else []
+
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: sum(map(len, streamed())) >= len(run_prefix) + 200, timeout=60)
+        assert streamed()[0].startswith(run_prefix)
+        assert max(len(line) for line in pane.lines) <= pane.scrollable_content_region.width  # wrapped, not cut
 
 
 async def test_invalid_values_are_marked_inline_and_start_is_refused():

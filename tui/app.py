@@ -124,7 +124,7 @@ class RnnTuiApp(App):
 
     def action_sample(self) -> None:
         form = self.query_one(ConfigForm)
-        prefix = form.query_one("#field-prefix").value or self.train_config.prefix or None
+        prefix = form.query_one("#field-prefix").value or None  # None: the run's own prompt
         try:
             temperature = max(0.0, float(form.query_one("#field-temperature").value or 0))
         except ValueError:
@@ -190,7 +190,7 @@ class RnnTuiApp(App):
     def on_generated_text(self, message: GeneratedText) -> None:
         pane = self.query_one(GenerationPane)
         if message.done:
-            pane.write("\n")
+            pane.stream("\n")
             if message.error:
                 self.log_event(f"generation failed: {message.error.splitlines()[-1]}")
         else:
