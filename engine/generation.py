@@ -16,7 +16,9 @@ from .text import detokenize, tokenize_prefix
 from .vocab import Vocab
 
 
-@torch.inference_mode()
+CHUNK = 16  # tokens computed per resumption of the generator: one host sync (and one mode switch) each
+
+
 def generate_indices(model, prefix_indices: list[int], num_preds: int, temperature: float = 0.0,
                      top_k: int = 0, generator: torch.Generator | None = None,
                      device: torch.device | None = None) -> Iterator[int]:
@@ -27,32 +29,43 @@ def generate_indices(model, prefix_indices: list[int], num_preds: int, temperatu
     was_training = model.training
     model.eval()
     try:
-        state = model.begin_state(1, device)
-        if len(prefix_indices) > 1:
-            warmup = torch.tensor([prefix_indices[:-1]], device=device)  # (1, n-1)
-            _, state = model(warmup, state)
-        current = torch.tensor([prefix_indices[-1]], device=device)  # (1,)
-        stepper = stepper_for(model, state)
-        # On an accelerator, collect a few tokens per host sync; on the CPU there is no sync to save.
-        chunk = 1 if device.type == "cpu" else 16
-        produced: list[torch.Tensor] = []
-        for _ in range(num_preds):
-            if stepper is None:
-                logits, state = model(current.view(1, 1), state)  # (1, V)
-            else:
-                logits = stepper.logits(current)
-            current = _choose(logits, temperature, top_k, generator).view(1)
-            if chunk == 1:
-                yield current.item()
-                continue
-            produced.append(current)
-            if len(produced) == chunk:
-                yield from torch.cat(produced).tolist()
-                produced = []
-        if produced:
-            yield from torch.cat(produced).tolist()
+        # inference mode is entered per chunk, not around the generator: a decorated generator
+        # enters and leaves it at every token, which costs as much as the token itself
+        with torch.inference_mode():
+            state = model.begin_state(1, device)
+            if len(prefix_indices) > 1:
+                warmup = torch.tensor([prefix_indices[:-1]], device=device)  # (1, n-1)
+                _, state = model(warmup, state)
+            current = torch.tensor([prefix_indices[-1]], device=device)  # (1,)
+            stepper = stepper_for(model, state)
+        remaining = num_preds
+        while remaining > 0:
+            count = min(CHUNK, remaining)
+            with torch.inference_mode():
+                if stepper is not None and temperature <= 0:
+                    chosen = stepper.greedy(current, count)
+                else:
+                    chosen, state = _sample_chunk(model, stepper, current, state, count, temperature, top_k, generator)
+                current = chosen[-1:]
+                chunk = chosen.tolist()
+            remaining -= count
+            yield from chunk
     finally:
         model.train(was_training)
+
+
+def _sample_chunk(model, stepper, current: torch.Tensor, state, count: int, temperature: float, top_k: int,
+                  generator: torch.Generator | None):
+    """``count`` tokens one step at a time (the general path: any model, any temperature)."""
+    produced = []
+    for _ in range(count):
+        if stepper is None:
+            logits, state = model(current.view(1, 1), state)  # (1, V)
+        else:
+            logits = stepper.logits(current)
+        current = _choose(logits, temperature, top_k, generator).view(1)
+        produced.append(current)
+    return torch.cat(produced), state
 
 
 def _choose(logits: torch.Tensor, temperature: float, top_k: int,

@@ -9,7 +9,9 @@ import pytest
 
 from engine.config import TrainConfig
 from tui.app import RnnTuiApp
+from tui.messages import TrainingEvent
 from tui.widgets.config_form import ConfigForm
+from tui.widgets.event_log import EventLog
 from tui.widgets.generation_pane import GenerationPane
 from tui.widgets.perplexity_chart import PerplexityChart
 from tui.widgets.progress_panel import ProgressPanel
@@ -113,6 +115,69 @@ async def test_a_failure_in_training_shows_in_the_app_which_keeps_running():
         status = str(app.query_one(ProgressPanel).query_one("#status").render())
         assert "too short" in status
         assert app.is_running
+
+
+START_EVENT = {"event": "start", "run_dir": "runs/x", "floor_perplexity": None, "device": "cpu",
+               "config": {"model": "scratch-rnn"}, "start_epoch": 0, "batches_per_epoch": 100,
+               "corpus": {"name": "markov"}, "vocab_size": 28, "num_parameters": 1000}
+
+
+def progress_event(tokens_per_sec: float) -> dict:
+    return {"event": "progress", "epoch": 1, "batch": 10, "batches": 100, "tokens_per_sec": tokens_per_sec,
+            "memory": None}
+
+
+async def test_progress_is_shown_at_most_twice_a_second_and_every_epoch_at_once():
+    app = RnnTuiApp(small_config(epochs=5))
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.post_message(TrainingEvent(START_EVENT))
+        for speed in (1111, 2222, 3333, 4444):  # arriving together: only the first is drawn
+            app.post_message(TrainingEvent(progress_event(speed)))
+        await pilot.pause(0.2)
+        speed_line = lambda: str(app.query_one(ProgressPanel).query_one("#speed").render())  # noqa: E731
+        assert "1,111 tokens/s" in speed_line()
+        app.post_message(TrainingEvent({"event": "epoch", "epoch": 1, "epochs": 5, "train_perplexity": 9.0,
+                                        "val_perplexity": None, "tokens_per_sec": 5555, "eta_s": 8, "memory": None}))
+        await pilot.pause(0.2)
+        assert "epoch 1/5  5,555 tokens/s" in speed_line()
+        await pilot.pause(app.PROGRESS_DISPLAY_INTERVAL_S)
+        app.post_message(TrainingEvent(progress_event(6666)))
+        await pilot.pause(0.2)
+        assert "6,666 tokens/s" in speed_line()
+
+
+async def test_event_log_writes_lines_in_batches_and_keeps_the_latest_in_view():
+    app = RnnTuiApp(small_config())
+    async with app.run_test(size=(80, 24)) as pilot:
+        log = app.query_one(EventLog)
+        await pilot.pause(log.FLUSH_INTERVAL_S)
+        writes = []
+        original = log.write_lines
+        log.write_lines = lambda lines: writes.append(list(lines)) or original(lines)
+        for n in range(30):
+            log.add(f"line {n}")
+        await pilot.pause(log.FLUSH_INTERVAL_S + 0.3)
+        assert writes == [["line 0"], [f"line {n}" for n in range(1, 30)]]
+        assert log.lines[-1] == "line 29" and log.is_vertical_scroll_end  # scrolled without a relayout
+        assert "line&#160;29" in app.export_screenshot()  # drawn, as the SVG spells it
+
+
+async def test_checkpoints_are_logged_when_asked_for_or_when_they_fail():
+    app = RnnTuiApp(small_config())
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.post_message(TrainingEvent(START_EVENT))
+        checkpoint = {"event": "checkpoint", "epoch": 1, "path": "runs/x/checkpoint.pt", "ok": True, "error": None}
+        app.post_message(TrainingEvent(checkpoint))  # the one written after every epoch
+        await pilot.pause(1.2)
+        log = app.query_one(EventLog)
+        assert not any("checkpoint of epoch" in line for line in log.lines)
+        app.save_requested = True  # as ctrl+s sets it while a run trains
+        app.post_message(TrainingEvent({**checkpoint, "epoch": 2}))
+        app.post_message(TrainingEvent({**checkpoint, "epoch": 3, "ok": False, "error": "disk full"}))
+        await pilot.pause(1.2)
+        assert [line for line in log.lines if "checkpoint" in line] == [
+            "checkpoint of epoch 2 in runs/x/checkpoint.pt",
+            "checkpoint of epoch 3 FAILED: disk full in runs/x/checkpoint.pt"]
 
 
 def test_snapshot_80x24(snap_compare):

@@ -96,13 +96,23 @@ def test_fused_output_layer_and_cross_entropy_match_torch_values_and_gradients()
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("hidden,vocab,blocks", [(16, 11, 2), (15, 11, 3), (12, 5, 4), (16, 11, 1)])
-def test_generation_stepper_gives_the_models_logits(hidden, vocab, blocks):
+def assert_close_float32(got, want):
+    """Equal up to float32 rounding of sums of ~hidden terms, at the scale of the values (ReLU grows)."""
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=2e-7 * got.shape[-1] ** 0.5 * max(1.0, want.abs().max()))
+
+
+# the last two have an output layer over SMALL_OUTPUT_BYTES: it is cut into column blocks too
+STEPPER_SHAPES = [(16, 11, 2), (15, 11, 3), (12, 5, 4), (16, 11, 1), (64, 1100, 2), (60, 1200, 3)]
+
+
+@pytest.mark.parametrize("hidden,vocab,blocks", STEPPER_SHAPES)
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_generation_stepper_gives_the_models_logits(hidden, vocab, blocks, activation):
     torch.manual_seed(7)
-    net = RNNModelScratch(vocab, hidden, "rnn", "textbook")
+    net = RNNModelScratch(vocab, hidden, "rnn", "textbook", activation=activation)
     with torch.no_grad():
         for p in net.parameters():
-            p.normal_(0, 0.5)
+            p.normal_(0, hidden ** -0.5)  # a recurrence that neither dies out nor amplifies rounding
     tokens = torch.randint(0, vocab, (12,))
     state = (torch.randn(1, hidden),)
     stepper = RNNStepper(net, state[0], blocks)
@@ -111,8 +121,39 @@ def test_generation_stepper_gives_the_models_logits(hidden, vocab, blocks):
             expected, state = net(token.view(1, 1), state)
             logits = stepper.logits(token.view(1))
             assert logits.shape == expected.shape  # padding columns never reach the caller
-            torch.testing.assert_close(logits, expected, rtol=1e-5, atol=1e-6)
-            torch.testing.assert_close(stepper.state()[0], state[0], rtol=1e-5, atol=1e-6)
+            assert_close_float32(logits, expected)
+            assert_close_float32(stepper.state()[0], state[0])
+
+
+@pytest.mark.parametrize("hidden,vocab,blocks", STEPPER_SHAPES)
+def test_greedy_steps_choose_what_the_textbook_predict_loop_chooses(hidden, vocab, blocks):
+    from engine.bench import textbook_predict
+    torch.manual_seed(3)
+    net = RNNModelScratch(vocab, hidden, "rnn", "textbook")
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0, 0.3)
+    chosen = textbook_predict(net, [1, 2], 40, "cpu")[2:]
+    with torch.inference_mode():
+        _, state = net(torch.tensor([[1]]), net.begin_state(1))
+        stepper = RNNStepper(net, state[0], blocks)
+        assert stepper.greedy(torch.tensor([2]), 40).tolist() == chosen
+
+
+def test_generation_yields_outside_inference_mode_and_equals_the_textbook_loop():
+    from engine.bench import textbook_predict
+    from engine.generation import generate_indices
+    torch.manual_seed(5)
+    net = RNNModelScratch(V, H, "rnn", "fast")
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0, 0.5)
+    produced = []
+    for index in generate_indices(net, [1, 2, 3], 50):  # 50: more than one chunk of tokens
+        assert not torch.is_inference_mode_enabled()  # the caller's code runs in its own mode
+        produced.append(index)
+    assert produced == textbook_predict(net, [1, 2, 3], 50, "cpu")[3:]
+    assert net.training  # the model's mode is given back
 
 
 def test_stepper_is_used_only_for_the_scratch_rnn_on_the_cpu():

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import locale
 import sys
+import time
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Log
+from textual.widgets import Footer
 
 from engine.config import TrainConfig
 
@@ -22,6 +23,7 @@ from .screens import ConfirmQuit, HelpScreen
 from .training_process import TrainingProcess, stream_generation
 from .widgets.config_form import ConfigForm
 from .widgets.device_status import DeviceStatus
+from .widgets.event_log import EventLog
 from .widgets.generation_pane import GenerationPane
 from .widgets.perplexity_chart import PerplexityChart
 from .widgets.progress_panel import ProgressPanel
@@ -32,6 +34,7 @@ class RnnTuiApp(App):
     TITLE = "rnn-tui"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
+    PROGRESS_DISPLAY_INTERVAL_S = 0.5
     BINDINGS = [
         Binding("ctrl+r", "start", "Start", priority=True),
         Binding("ctrl+t", "pause", "Pause", priority=True),
@@ -56,6 +59,8 @@ class RnnTuiApp(App):
         self.quitting = False
         self.run_dir: str | None = resume
         self.epochs = config.epochs
+        self.save_requested = False
+        self._progress_shown_at = 0.0
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -66,7 +71,7 @@ class RnnTuiApp(App):
                 yield PerplexityChart(ascii_only=self.ascii_only, id="chart")
                 yield ProgressPanel(id="progress")
                 yield GenerationPane(id="generation", max_lines=500)
-                yield Log(id="events", max_lines=500)
+                yield EventLog(id="events", max_lines=500)
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -116,6 +121,7 @@ class RnnTuiApp(App):
 
     def action_save(self) -> None:
         if self._training_active():
+            self.save_requested = True
             self.training.send("save")
         elif self.run_dir:
             self.notify(f"the checkpoint in {self.run_dir} is up to date")
@@ -211,6 +217,10 @@ class RnnTuiApp(App):
                            f"{data['num_parameters']:,} parameters{floor}; run {data['run_dir']}")
         elif kind == "progress":
             self._memory(data)
+            # every frame costs the trainer a few ms of its cores: twice a second is enough to watch
+            if time.monotonic() - self._progress_shown_at < self.PROGRESS_DISPLAY_INTERVAL_S:
+                return
+            self._progress_shown_at = time.monotonic()
             progress.show_progress(data["epoch"], self.epochs, data["batch"], data["batches"], data["tokens_per_sec"])
         elif kind == "epoch":
             self._memory(data)
@@ -225,8 +235,11 @@ class RnnTuiApp(App):
             self.training_paused = kind == "paused"
             progress.set_status(f"{kind} at epoch {data['epoch']}, minibatch {data['batch']}"
                                 + (": ctrl+t resumes" if self.training_paused else ""))
-        elif kind == "checkpoint":
-            self.log_event(f"checkpoint of epoch {data['epoch']}" + ("" if data["ok"] else f" FAILED: {data['error']}"))
+        elif kind == "checkpoint":  # written every epoch: logged when asked for (ctrl+s) or when it fails
+            if self.save_requested or not data["ok"]:
+                self.save_requested = False
+                self.log_event(f"checkpoint of epoch {data['epoch']}" + ("" if data["ok"] else f" FAILED: {data['error']}")
+                               + f" in {data['path']}")
         elif kind == "diverged":
             self.log_event(f"diverged at epoch {data['epoch']} (loss {data['loss']}); "
                            f"kept epoch {data['restored_epoch']}'s weights")
@@ -256,7 +269,7 @@ class RnnTuiApp(App):
             self.query_one(DeviceStatus).memory = data["memory"]
 
     def log_event(self, text: str) -> None:
-        self.query_one("#events", Log).write_line(text)
+        self.query_one(EventLog).add(text)
 
 
 def wants_ascii() -> bool:

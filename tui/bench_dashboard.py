@@ -21,8 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-POLL_S = 0.002
+# key-to-screen: the resolution of the latency figures. Each poll runs `tmux capture-pane`, a process
+# of its own; polling faster would take a core from the dashboard it is timing.
+POLL_S = 0.01
+RUN_POLL_S = 0.5     # waiting for a dashboard run's epochs: a tight loop here would steal the trainer's cores
 HELP_MARKER = "rnn-tui keys"  # the help screen's title
+READY_MARKER = "ctrl+r starts"  # the event log's first line
 SESSION = f"rnn-tui-bench-{os.getpid()}"
 
 
@@ -45,13 +49,13 @@ def _epoch_speeds(run_dir: Path) -> list[float]:
     return [json.loads(line)["tokens_per_sec"] for line in path.read_text().splitlines() if line.strip()]
 
 
-def _wait_for(condition, timeout_s: float, what: str):
+def _wait_for(condition, timeout_s: float, what: str, poll_s: float = POLL_S):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
-        time.sleep(POLL_S)
+        time.sleep(poll_s)
     raise BenchError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
@@ -63,8 +67,8 @@ def _headless_run(args: list[str], run_dir: Path) -> list[float]:
     return _epoch_speeds(run_dir)
 
 
-def _start_dashboard(args: list[str], run_dir: Path, size: tuple[int, int]) -> None:
-    command = shlex.join([sys.executable, "-m", "tui.cli", *args, "--run-dir", str(run_dir), "--start"])
+def _start_dashboard(args: list[str], run_dir: Path, size: tuple[int, int], start: bool = True) -> None:
+    command = shlex.join([sys.executable, "-m", "tui.cli", *args, "--run-dir", str(run_dir)] + ["--start"] * start)
     _tmux("kill-session", "-t", SESSION)
     subprocess.run(["tmux", "new-session", "-d", "-s", SESSION, "-x", str(size[0]), "-y", str(size[1]), command],
                    check=True)
@@ -73,28 +77,40 @@ def _start_dashboard(args: list[str], run_dir: Path, size: tuple[int, int]) -> N
 def _dashboard_run(args: list[str], run_dir: Path, epochs: int, size: tuple[int, int], timeout_s: float) -> list[float]:
     _start_dashboard(args, run_dir, size)
     try:
-        _wait_for(lambda: len(_epoch_speeds(run_dir)) >= epochs, timeout_s, f"{epochs} epochs in the dashboard")
+        _wait_for(lambda: len(_epoch_speeds(run_dir)) >= epochs, timeout_s, f"{epochs} epochs in the dashboard",
+                  poll_s=RUN_POLL_S)
         return _epoch_speeds(run_dir)
     finally:
         _tmux("kill-session", "-t", SESSION)
 
 
-def _key_latencies(args: list[str], run_dir: Path, presses: int, size: tuple[int, int]) -> list[float]:
+def _key_latencies(args: list[str], run_dir: Path, presses: int, size: tuple[int, int],
+                   training: bool) -> dict[str, list[float]]:
     """Seconds from send-keys to the screen showing the result, for f1 (open) and escape (close)."""
-    _start_dashboard(args, run_dir, size)
-    timings: list[float] = []
+    _start_dashboard(args, run_dir, size, start=training)
+    timings: dict[str, list[float]] = {"f1": [], "escape": []}
     try:
-        _wait_for(lambda: _epoch_speeds(run_dir) or "epoch 1/" in _screen(), 120, "training to be under way")
+        if training:
+            _wait_for(lambda: _epoch_speeds(run_dir) or "epoch 1/" in _screen(), 120, "training to be under way",
+                      poll_s=RUN_POLL_S)
+        else:
+            _wait_for(lambda: READY_MARKER in _screen(), 60, "the dashboard to open", poll_s=RUN_POLL_S)
         for _ in range(presses):
             for key, shown in (("F1", True), ("Escape", False)):
                 started = time.perf_counter()
                 _tmux("send-keys", "-t", SESSION, key)
                 _wait_for(lambda: (HELP_MARKER in _screen()) == shown, 10, f"the screen to answer {key}")
-                timings.append(time.perf_counter() - started)
+                timings[key.lower()].append(time.perf_counter() - started)
                 time.sleep(0.05)
     finally:
         _tmux("kill-session", "-t", SESSION)
     return timings
+
+
+def _summary_ms(seconds: list[float]) -> dict:
+    return {"median": 1000 * statistics.median(seconds),
+            "p90": 1000 * statistics.quantiles(seconds, n=10, method="inclusive")[-1],
+            "max": 1000 * max(seconds), "presses": len(seconds)}
 
 
 def measure_dashboard(repeats: int, epochs: int, presses: int, size: tuple[int, int] = (80, 24)) -> dict:
@@ -104,38 +120,51 @@ def measure_dashboard(repeats: int, epochs: int, presses: int, size: tuple[int, 
         return ["--corpus", "markov", "--epochs", str(run_epochs), "--sample-every", "0", "--device", "cpu"]
 
     args = arguments(epochs)
-    headless: list[float] = []
-    dashboard: list[float] = []
+    headless: list[list[float]] = []
+    dashboard: list[list[float]] = []
     with tempfile.TemporaryDirectory(prefix="rnn-tui-bench-") as tmp:
         work = Path(tmp)
-        for r in range(repeats):  # alternate so drift biases neither side
-            # the first epoch warms allocators up in both; it is left out of both
-            headless += _headless_run(args, work / f"headless-{r}")[1:]
-            dashboard += _dashboard_run(args, work / f"dashboard-{r}", epochs, size, timeout_s=60 * epochs)[1:]
-        latencies = _key_latencies(arguments(1000), work / "latency", presses, size)  # trains throughout
-    result = {
+        for r in range(repeats):
+            # pairs run in ABBA order so that neither side always goes first on a drifting machine;
+            # the first epoch warms allocators up in both and is left out of both
+            def run_headless():
+                headless.append(_headless_run(args, work / f"headless-{r}")[1:])
+            def run_dashboard():
+                dashboard.append(_dashboard_run(args, work / f"dashboard-{r}", epochs, size, 60 * epochs)[1:])
+            for run in ((run_headless, run_dashboard) if r % 2 == 0 else (run_dashboard, run_headless)):
+                run()
+        latencies = {"idle": _key_latencies(arguments(1000), work / "idle", presses, size, training=False),
+                     "training": _key_latencies(arguments(1000), work / "latency", presses, size, training=True)}
+    pair_ratios = [statistics.median(d) / statistics.median(h) for h, d in zip(headless, dashboard)]
+    return {
         "configuration": " ".join(args), "terminal": f"{size[0]}x{size[1]} tmux", "repeats": repeats,
-        "headless_tokens_per_sec": statistics.median(headless),
-        "dashboard_tokens_per_sec": statistics.median(dashboard),
+        "headless_tokens_per_sec": statistics.median([v for run in headless for v in run]),
+        "dashboard_tokens_per_sec": statistics.median([v for run in dashboard for v in run]),
         "headless_epochs": headless, "dashboard_epochs": dashboard,
-        "key_to_screen_ms": {"median": 1000 * statistics.median(latencies),
-                             "p90": 1000 * statistics.quantiles(latencies, n=10)[-1],
-                             "max": 1000 * max(latencies), "presses": len(latencies)},
+        "pair_ratios": pair_ratios,
+        "dashboard_over_headless": statistics.median(pair_ratios),
+        "key_to_screen_ms": {when: {key: _summary_ms(values) for key, values in timings.items()}
+                             for when, timings in latencies.items()},
         "poll_ms": POLL_S * 1000,
     }
-    result["dashboard_over_headless"] = result["dashboard_tokens_per_sec"] / result["headless_tokens_per_sec"]
-    return result
 
 
 def format_dashboard_bench(result: dict) -> str:
-    latency = result["key_to_screen_ms"]
-    return "\n".join([
+    pairs = ", ".join(f"{100 * ratio:.1f}" for ratio in result["pair_ratios"])
+    lines = [
         f"dashboard bench ({result['configuration']}; dashboard in a {result['terminal']}; "
-        f"{result['repeats']} alternating runs, epochs after the first)",
+        f"{result['repeats']} alternating pairs of runs, epochs after the first)",
         f"  headless   {result['headless_tokens_per_sec']:>10,.0f} tokens/s (median epoch)",
-        f"  dashboard  {result['dashboard_tokens_per_sec']:>10,.0f} tokens/s "
-        f"({100 * result['dashboard_over_headless']:.1f} % of headless)",
-        f"  key to screen while training (f1 / escape, {latency['presses']} presses): median "
-        f"{latency['median']:.0f} ms, p90 {latency['p90']:.0f} ms, max {latency['max']:.0f} ms "
-        f"(polled every {result['poll_ms']:.0f} ms)",
-    ])
+        f"  dashboard  {result['dashboard_tokens_per_sec']:>10,.0f} tokens/s (median epoch)",
+        f"  dashboard / headless, median of the pairs: {100 * result['dashboard_over_headless']:.1f} % "
+        f"(pairs: {pairs} %)",
+        f"  key to screen, idle and while a run trains (polled every {result['poll_ms']:.0f} ms):",
+    ]
+    shows = {"f1": "opens the help", "escape": "closes it; Textual first waits ESCDELAY (100 ms by default) "
+                                                "to tell a lone escape from a key sequence"}
+    for when, timings in result["key_to_screen_ms"].items():
+        for key, latency in timings.items():
+            lines.append(f"    {when:<9}{key:<7} median {latency['median']:>4.0f} ms, p90 {latency['p90']:>4.0f} ms, "
+                         f"max {latency['max']:>4.0f} ms ({latency['presses']} presses)")
+    lines += [f"    {key}: {meaning}" for key, meaning in shows.items()]
+    return "\n".join(lines)

@@ -25,7 +25,7 @@ class DeviceStatus(Static):
 
     def on_mount(self) -> None:
         self.update_status()
-        self.set_interval(1.5, self.update_status)
+        self.set_interval(2.0, self.update_status)
 
     def track(self, pid: int | None) -> None:
         self.trainer_pid = pid
@@ -66,4 +66,4 @@ class DeviceStatus(Static):
                 self._process = None
         else:
             parts.append("idle")
-        self.update("\n".join(parts))
+        self.update("\n".join(parts), layout=False)  # a fixed-size panel: no relayout every refresh

@@ -22,4 +22,6 @@ class ProgressPanel(Vertical):
         bar = self.query_one("#batches", ProgressBar)
         bar.update(total=batches, progress=batch)
         eta = f"  eta {format_seconds(eta_s)}" if eta_s is not None else ""
-        self.query_one("#speed", Label).update(f"epoch {epoch}/{epochs}  {tokens_per_sec:,.0f} tokens/s{eta}")
+        # several times a second while training: a fixed-size label repaints without a relayout of the screen
+        self.query_one("#speed", Label).update(f"epoch {epoch}/{epochs}  {tokens_per_sec:,.0f} tokens/s{eta}",
+                                               layout=False)
