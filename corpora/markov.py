@@ -39,7 +39,8 @@ class MarkovSpec:
         spec = cls(**values)
         if not (1 <= spec.order <= 6 and 2 <= spec.alphabet <= len(ALPHABET) and spec.length >= 1000
                 and spec.concentration > 0 and spec.alphabet ** spec.order <= 200_000):
-            raise CorpusError("markov needs 1 ≤ order ≤ 6, 2 ≤ alphabet ≤ 26, length ≥ 1000, concentration > 0")
+            raise CorpusError("markov needs 1 ≤ order ≤ 6, 2 ≤ alphabet ≤ 26, length ≥ 1000, "
+                              "concentration > 0")
         return spec
 
 

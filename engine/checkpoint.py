@@ -106,5 +106,6 @@ def model_from_checkpoint(state: dict, device=None):
                             config.path, config.activation, config.input)
         model.load_state_dict(state["model_state"])
     except (TypeError, ValueError, KeyError, RuntimeError) as exc:
-        raise CheckpointError(f"checkpoint does not describe a usable model ({str(exc).splitlines()[0][:120]})") from None
+        reason = str(exc).splitlines()[0][:120]
+        raise CheckpointError(f"checkpoint does not describe a usable model ({reason})") from None
     return model.to(device or "cpu").eval(), vocab, config

@@ -203,7 +203,8 @@ class Trainer:
             epoch = cfg.epochs
         samples = []
         if last:
-            samples = [{"prefix": p, "text": self._predict(p, cfg.sample_length)} for p in _closing_prefixes(cfg.prefix)]
+            samples = [{"prefix": p, "text": self._predict(p, cfg.sample_length)}
+                       for p in _closing_prefixes(cfg.prefix)]
         yield ev.Finished(status=status, epoch=epoch, train_perplexity=last.get("train_perplexity"),
                           val_perplexity=last.get("val_perplexity"), tokens_per_sec=last.get("tokens_per_sec"),
                           device=str(self.device), elapsed_s=time.perf_counter() - run_started, samples=samples,

@@ -238,8 +238,8 @@ class RnnTuiApp(App):
         elif kind == "checkpoint":  # written every epoch: logged when asked for (ctrl+s) or when it fails
             if self.save_requested or not data["ok"]:
                 self.save_requested = False
-                self.log_event(f"checkpoint of epoch {data['epoch']}" + ("" if data["ok"] else f" FAILED: {data['error']}")
-                               + f" in {data['path']}")
+                outcome = "" if data["ok"] else f" FAILED: {data['error']}"
+                self.log_event(f"checkpoint of epoch {data['epoch']}{outcome} in {data['path']}")
         elif kind == "diverged":
             self.log_event(f"diverged at epoch {data['epoch']} (loss {data['loss']}); "
                            f"kept epoch {data['restored_epoch']}'s weights")
