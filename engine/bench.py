@@ -113,21 +113,25 @@ def textbook_predict(model, prefix: list[int], num_preds: int, device) -> list[i
     return outputs
 
 
-def generation_chars_per_sec(work: Workload, device, num_preds: int = 300) -> dict[str, float]:
+def generation_chars_per_sec(work: Workload, device, num_preds: int = 300, repeats: int = 5) -> dict[str, float]:
+    """Greedy characters per second, batch 1: the seeds' predict loop and ours, alternating; medians."""
     torch.manual_seed(0)
     textbook = build_model("scratch-rnn", work.vocab_size, work.hidden, path="textbook").to(device)
     fast = build_model("scratch-rnn", work.vocab_size, work.hidden, path="fast").to(device)
     fast.load_state_dict(textbook.state_dict())
     prefix = work.corpus[:10].tolist()
-    timings = {}
-    for label, run in (("textbook predict", lambda: textbook_predict(textbook, prefix, num_preds, device)),
-                       ("fast generate", lambda: list(generate_indices(fast, prefix, num_preds, device=device)))):
+    runs = {"textbook predict": lambda: textbook_predict(textbook, prefix, num_preds, device),
+            "fast generate": lambda: list(generate_indices(fast, prefix, num_preds, device=device))}
+    speeds: dict[str, list[float]] = {label: [] for label in runs}
+    for run in runs.values():
         run()  # warm-up
-        started = time.perf_counter()
-        run()
-        synchronize(device)
-        timings[label] = num_preds / (time.perf_counter() - started)
-    return timings
+    for _ in range(repeats):
+        for label, run in runs.items():
+            started = time.perf_counter()
+            run()
+            synchronize(device)
+            speeds[label].append(num_preds / (time.perf_counter() - started))
+    return {label: statistics.median(values) for label, values in speeds.items()}
 
 
 def matmul_gflops(m: int, k: int, n: int, device, repeats: int = 20) -> float:

@@ -90,3 +90,20 @@ def test_dashboard_bench_without_tmux_is_one_line_and_exit_2(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["rnn-tui: error: bench --dashboard needs tmux (it drives the real "
                                                   "dashboard in a terminal)"]
+
+
+def test_bench_quick_measures_every_path_and_the_paths_agree():
+    shared_corpus("timemachine.txt")
+    shared_corpus("tang_poems.txt")
+    result = rnn_tui("bench", "--quick", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    d2l, tang = report["workloads"]
+    assert set(d2l["tokens_per_sec"]) == {"textbook scratch-rnn", "fast scratch-rnn", "nn.RNN", "nn.GRU", "nn.LSTM"}
+    for work in (d2l, tang):
+        assert all(speed > 0 for speed in work["tokens_per_sec"].values())
+        assert work["ratio_to_textbook"]["textbook scratch-rnn"] == 1
+        assert work["max_loss_difference_textbook_vs_fast"] < 1e-5  # the same minibatches, float32 rounding
+        assert set(work["generation_chars_per_sec"]) == {"textbook predict", "fast generate"}
+        assert all(value > 0 for value in work["matmul_gflops"].values())
+    assert report["d2l_training_run_peak_rss_mib"] > 50
