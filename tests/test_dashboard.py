@@ -160,6 +160,12 @@ async def test_event_log_writes_lines_in_batches_and_keeps_the_latest_in_view():
         assert writes == [["line 0"], [f"line {n}" for n in range(1, 30)]]
         assert log.lines[-1] == "line 29" and log.is_vertical_scroll_end  # scrolled without a relayout
         assert "line&#160;29" in app.export_screenshot()  # drawn, as the SVG spells it
+        log.focus()
+        assert "ready:" not in app.export_screenshot()
+        await pilot.press("home")  # it still scrolls: back to its first line, the greeting
+        await pilot.pause(0.2)
+        screen = app.export_screenshot()
+        assert "ready:" in screen and "line&#160;29" not in screen
 
 
 async def test_checkpoints_are_logged_when_asked_for_or_when_they_fail():

@@ -1,6 +1,8 @@
 import pytest
 import torch
 
+from engine.bench import textbook_predict
+from engine.generation import generate_indices
 from engine.models import RNNModel, RNNModelScratch, build_model
 from engine.models.head import linear_cross_entropy
 from engine.models.recurrence import rnn_recurrence
@@ -127,7 +129,6 @@ def test_generation_stepper_gives_the_models_logits(hidden, vocab, blocks, activ
 
 @pytest.mark.parametrize("hidden,vocab,blocks", STEPPER_SHAPES)
 def test_greedy_steps_choose_what_the_textbook_predict_loop_chooses(hidden, vocab, blocks):
-    from engine.bench import textbook_predict
     torch.manual_seed(3)
     net = RNNModelScratch(vocab, hidden, "rnn", "textbook")
     with torch.no_grad():
@@ -141,8 +142,6 @@ def test_greedy_steps_choose_what_the_textbook_predict_loop_chooses(hidden, voca
 
 
 def test_generation_yields_outside_inference_mode_and_equals_the_textbook_loop():
-    from engine.bench import textbook_predict
-    from engine.generation import generate_indices
     torch.manual_seed(5)
     net = RNNModelScratch(V, H, "rnn", "fast")
     with torch.no_grad():

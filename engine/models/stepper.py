@@ -33,7 +33,7 @@ class RNNStepper:
 
     def __init__(self, model, H: torch.Tensor, blocks: int):
         self.vocab_size, self.relu = model.vocab_size, model.activation == "relu"
-        self.blocks, self.h = blocks, model.num_hiddens
+        self.h = model.num_hiddens
         E = (model.W_xh + model.b_h).detach()                                   # (V, h): X_t W_xh + b_h by row
         self.E = _column_blocks(E, blocks)                                       # (k, V, h/k)
         self.W_hh = _column_blocks(model.W_hh.detach(), blocks)                  # (k, h, h/k)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import math
 
-import time
-
 from rich.text import Text
 from textual_plotext import PlotextPlot
+
+from ..coalesce import Coalesced
 
 # Box-drawing and braille characters plotext uses, mapped to ASCII for --ascii terminals.
 _ASCII = str.maketrans({"─": "-", "│": "|", "┌": "+", "┐": "+", "└": "+", "┘": "+", "┬": "+", "┴": "+",
@@ -27,8 +27,7 @@ class PerplexityChart(PlotextPlot):
         self.floor: float | None = None
         self.log_scale = False
         self.total_epochs = 0  # the x axis spans the whole run from the start
-        self._last_redraw = 0.0
-        self._redraw_pending = False
+        self._redraws = Coalesced(self, self.REDRAW_INTERVAL_S, self._draw)
 
     def on_mount(self) -> None:
         self.redraw()
@@ -44,14 +43,8 @@ class PerplexityChart(PlotextPlot):
         self.epochs.append(epoch)
         self.train.append(train)
         self.val.append(val)
-        if not redraw or self._redraw_pending:
-            return
-        wait = self._last_redraw + self.REDRAW_INTERVAL_S - time.monotonic()
-        if wait <= 0:
-            self.redraw()
-        else:
-            self._redraw_pending = True
-            self.set_timer(wait, self.redraw)
+        if redraw:
+            self._redraws.request()
 
     def toggle_log_scale(self) -> None:
         self.log_scale = not self.log_scale
@@ -68,7 +61,10 @@ class PerplexityChart(PlotextPlot):
         return [p[0] for p in pairs], [p[1] for p in pairs]
 
     def redraw(self) -> None:
-        self._last_redraw, self._redraw_pending = time.monotonic(), False
+        """Now (a reset, the log-scale key); points from a run go through ``add_point``."""
+        self._redraws.run()
+
+    def _draw(self) -> None:
         plt = self.plt
         plt.clear_figure()
         plt.title("perplexity" + (" (log)" if self.log_scale else ""))
