@@ -149,7 +149,7 @@ def matmul_gflops(m: int, k: int, n: int, device, repeats: int = 20) -> float:
 def flops_per_token(work: Workload) -> float:
     """Useful matmul work of the scratch RNN per token, forward + backward (3× forward)."""
     h, v = work.hidden, work.vocab_size
-    return 3 * 2 * (h * h + h * v)  # recurrence and output layer; the input is a row gather
+    return 3 * 2 * (h * h + h * v)  # recurrence and output layer; the input (a row gather) counts as none
 
 
 def peak_rss_mib() -> float:

@@ -5,7 +5,8 @@ from engine.bench import textbook_predict
 from engine.generation import generate_indices
 from engine.models import RNNModel, RNNModelScratch, build_model
 from engine.models.head import linear_cross_entropy
-from engine.models.recurrence import rnn_recurrence
+from engine.models import onednn
+from engine.models.recurrence import onehot_pays, rnn_recurrence, rnn_recurrence_onehot
 from engine.models.stepper import RNNStepper, stepper_for
 
 V, H, B, T = 11, 16, 3, 5
@@ -176,6 +177,82 @@ def test_hand_written_bptt_passes_gradcheck(relu):
     H0 = torch.randn(2, 3, dtype=torch.float64, generator=g, requires_grad=True)
     W = (0.5 * torch.randn(3, 3, dtype=torch.float64, generator=g)).requires_grad_(True)
     assert torch.autograd.gradcheck(lambda *args: rnn_recurrence(*args, relu), (XW, b, H0, W))
+
+
+needs_onednn = pytest.mark.skipif(not onednn.usable(torch.zeros(1)), reason="torch was built without oneDNN")
+
+
+@needs_onednn
+@pytest.mark.parametrize("activation", ["none", "tanh", "relu"])
+def test_packed_product_equals_the_plain_product(activation):
+    g = torch.Generator().manual_seed(8)
+    W, x, b = torch.randn(40, 24, generator=g), torch.randn(5, 40, generator=g), torch.randn(24, generator=g)
+    want = torch.addmm(b, x, W)
+    want = {"none": want, "tanh": torch.tanh(want), "relu": torch.relu(want)}[activation]
+    assert_close_float32(onednn.packed_product(W, 5, b, activation)(x), want)
+    assert_close_float32(onednn.packed_product(W.t().contiguous().t(), 5)(x), x @ W)  # a strided W too
+
+
+@needs_onednn
+@pytest.mark.parametrize("relu", [False, True])
+def test_fused_one_hot_recurrence_equals_autograd_in_float32(relu):
+    """The oneDNN path against autograd through the book's step, computed in float64."""
+    g = torch.Generator().manual_seed(9)
+    vocab, hidden, steps, batch = 7, 24, 6, onednn.MIN_BATCH  # a batch large enough for packed products
+    X = torch.randint(0, vocab, (steps, batch), generator=g)
+    weights = [torch.randn(vocab, hidden, generator=g), torch.randn(hidden, generator=g),
+               torch.randn(batch, hidden, generator=g), torch.randn(hidden, hidden, generator=g) * hidden ** -0.5]
+    probe = torch.randn(steps, batch, hidden, generator=g)
+    fast = [w.clone().requires_grad_(True) for w in weights]
+    Hs = rnn_recurrence_onehot(X, *fast, relu=relu)
+    (Hs * probe).sum().backward()
+    ref = [w.double().requires_grad_(True) for w in weights]
+    W_xh, b_h, H, W_hh = ref
+    outputs = []
+    for X_t in X:
+        pre = torch.nn.functional.one_hot(X_t, vocab).double() @ W_xh + H @ W_hh + b_h
+        H = torch.relu(pre) if relu else torch.tanh(pre)
+        outputs.append(H)
+    (torch.stack(outputs) * probe.double()).sum().backward()
+    assert_close_float32(Hs.detach(), torch.stack(outputs).detach().float())
+    for name, got, want in zip(["W_xh", "b_h", "H0", "W_hh"], fast, ref):
+        torch.testing.assert_close(got.grad, want.grad.float(), rtol=1e-4, atol=1e-5, msg=name)
+
+
+@needs_onednn
+def test_fast_rnn_uses_the_fused_one_hot_product_for_a_small_vocabulary_only():
+    assert onehot_pays(torch.zeros(28, 512), torch.zeros(512, 512), 32)  # d2l's shape
+    assert not onehot_pays(torch.zeros(28, 512), torch.zeros(512, 512), 1)  # generating: one row a step
+    assert not onehot_pays(torch.zeros(5511, 256), torch.zeros(256, 256), 32)  # the Tang poems: a gather
+    double = torch.zeros(28, 512, dtype=torch.float64), torch.zeros(512, 512, dtype=torch.float64)
+    assert not onehot_pays(*double, 32)
+
+
+@pytest.mark.parametrize("with_onednn", [True, False])
+@pytest.mark.parametrize("vocab", [V, 3 * H])  # one-hot block fused where oneDNN is, a gather otherwise
+def test_fast_path_equals_textbook_in_float32_with_and_without_onednn(monkeypatch, with_onednn, vocab):
+    if with_onednn and not onednn.usable(torch.zeros(1)):
+        pytest.skip("torch was built without oneDNN")
+    if not with_onednn:
+        monkeypatch.setattr(onednn, "usable", lambda weight: False)
+    torch.manual_seed(10)
+    fast = RNNModelScratch(vocab, H, "rnn", "fast")
+    with torch.no_grad():
+        for p in fast.parameters():
+            p.normal_(0, H ** -0.5)
+    textbook = RNNModelScratch(vocab, H, "rnn", "textbook")
+    textbook.load_state_dict(fast.state_dict())
+    g = torch.Generator().manual_seed(11)
+    batch = onednn.MIN_BATCH
+    X, Y = torch.randint(0, vocab, (batch, T), generator=g), torch.randint(0, vocab, (batch, T), generator=g)
+    losses = []
+    for net in (fast, textbook):
+        loss, _ = net.loss(X, Y, net.begin_state(batch))
+        loss.backward()
+        losses.append(loss.item())
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+    for (name, p), q in zip(fast.named_parameters(), textbook.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-6, msg=name)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])

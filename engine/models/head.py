@@ -35,7 +35,8 @@ class LinearCrossEntropy(torch.autograd.Function):
         # d(mean CE)/d(logits) = (softmax - one_hot) / N, built in the saved buffer
         grad_T = scores.mul_((grad_loss / count) / sums)
         grad_T.view(-1)[y * count + torch.arange(count, device=y.device)] -= grad_loss / count
-        grad_H = (W @ grad_T).t() if ctx.needs_input_grad[0] else None  # (N, h)
+        # (N, h) written row-major: a transposed (h, N) product would leave every later pass strided
+        grad_H = torch.mm(grad_T.t(), W.t()) if ctx.needs_input_grad[0] else None
         grad_W = (grad_T @ H).t() if ctx.needs_input_grad[1] else None  # (h, V)
         grad_b = grad_T.sum(dim=1) if ctx.needs_input_grad[2] else None
         return grad_H, grad_W, grad_b, None

@@ -1,16 +1,50 @@
 """The vanilla-RNN recurrence H_t = φ(X_t W_xh + b_h + H_{t-1} W_hh) with a hand-written backward.
 
 Autograd through a Python loop records ~5 nodes per step and computes dW_hh as ``num_steps``
-thin (h×B)·(B×h) products. Here each step is two in-place operations on a preallocated buffer
-(a product accumulated onto the input projection, then φ), backward is two per step (the product
-that carries dH back, then φ'), and dW_hh is one (h×TB)·(TB×h) product, H0 included. What is left
-per step is the product and φ (torch's float32 tanh runs on one thread below 32k elements: at
-d2l's shape about a fifth of a step). ``tests/test_models.py`` proves this equal to autograd, and
-``gradcheck`` checks it in float64.
+thin (h×B)·(B×h) products. Here each step of the forward is one product with φ, each step of the
+backward one product and one fused multiply-add, and dW_hh is one (h×TB)·(TB×h) product over all
+steps, H0 included. ``tests/test_models.py`` proves both versions below equal to autograd, and
+``gradcheck`` checks the general one in float64.
+
+Two versions of the forward:
+
+- ``rnn_recurrence`` takes the gathered input rows X_t W_xh (any vocabulary) and runs each step as
+  an in-place product plus φ on a preallocated buffer.
+- ``rnn_recurrence_onehot``, for a vocabulary no larger than the hidden size on a CPU with oneDNN
+  (``onednn.py``), multiplies [H_{t-1} | one-hot(X_t)] by [W_hh; W_xh] — the textbook's one-hot
+  product, fused — with a weight packed once per call and φ applied inside the product: torch's own
+  float32 tanh runs on one thread below 32k elements, a fifth of a step at d2l's shape, where
+  oneDNN's costs almost nothing. Its backward gets dW_xh from the same large product as dW_hh.
 """
 from __future__ import annotations
 
 import torch
+
+from . import onednn
+
+
+def _activation_slope(Hs: torch.Tensor, relu: bool) -> torch.Tensor:
+    """φ'(pre-activation) for every step at once, from the outputs: [H > 0] (ReLU) or 1 - H² (tanh)."""
+    return (Hs > 0).to(Hs.dtype) if relu else torch.mul(Hs, Hs).neg_().add_(1)
+
+
+def _grad_pre_activations(grad_Hs: torch.Tensor, slope: torch.Tensor, W_hh: torch.Tensor) -> torch.Tensor:
+    """dL/d(pre-activation) for every step, (T, B, h), contiguous: back through time from the last step.
+
+    g_t = (dL/dH_t + g_{t+1} W_hhᵀ) ⊙ φ'_t = dL/dH_t ⊙ φ'_t + (g_{t+1} W_hhᵀ) ⊙ φ'_t
+    """
+    # grad_Hs may be strided (it is whatever the consumers of Hs gave back): one pass, then contiguous steps
+    grad_pre = torch.mul(grad_Hs, slope, out=torch.empty_like(slope, memory_format=torch.contiguous_format))
+    steps, slopes = grad_pre.unbind(0), slope.unbind(0)
+    W_hh_T, batch = W_hh.t(), len(steps[0])
+    if onednn.pays(W_hh, batch):
+        back = onednn.packed_product(W_hh_T, batch)
+    else:
+        def back(g: torch.Tensor) -> torch.Tensor:
+            return g @ W_hh_T
+    for t in range(len(steps) - 2, -1, -1):
+        steps[t].addcmul_(back(steps[t + 1]), slopes[t])
+    return grad_pre
 
 
 class RNNRecurrence(torch.autograd.Function):
@@ -33,24 +67,59 @@ class RNNRecurrence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_Hs: torch.Tensor):
         W_hh, states = ctx.saved_tensors
-        Hs, hidden = states[1:], states.shape[-1]
-        # φ' for every step at once, from the outputs: 1 - H² (tanh) or [H > 0] (ReLU)
-        slope = (Hs > 0).to(Hs.dtype) if ctx.relu else torch.mul(Hs, Hs).neg_().add_(1)
-        grad_pre = grad_Hs.clone(memory_format=torch.contiguous_format)  # becomes dL/d(pre-activation)
-        W_hh_T = W_hh.t()
-        steps, slopes = grad_pre.unbind(0), slope.unbind(0)
-        steps[-1].mul_(slopes[-1])
-        for t in range(len(steps) - 2, -1, -1):
-            # dL/dH_t: the loss's own gradient plus what flows back from step t+1
-            steps[t].addmm_(steps[t + 1], W_hh_T).mul_(slopes[t])
-        grad_H0 = steps[0] @ W_hh_T if ctx.needs_input_grad[2] else None
+        hidden = states.shape[-1]
+        grad_pre = _grad_pre_activations(grad_Hs, _activation_slope(states[1:], ctx.relu), W_hh)
+        grad_H0 = grad_pre[0] @ W_hh.t() if ctx.needs_input_grad[2] else None
         grad_b = grad_pre.sum((0, 1)) if ctx.needs_input_grad[1] else None
-        # dW_hh = Σ_t H_{t-1}ᵀ · grad_pre_t, H0 included: one (h×TB)·(TB×h) product
+        # dW_hh = Σ_t H_{t-1}ᵀ · g_t, H0 included: one (h×TB)·(TB×h) product
         grad_W_hh = states[:-1].reshape(-1, hidden).t() @ grad_pre.reshape(-1, hidden)
         return grad_pre, grad_b, grad_H0, grad_W_hh, None
+
+
+class RNNRecurrenceOneHot(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, X: torch.Tensor, W_xh: torch.Tensor, b_h: torch.Tensor, H0: torch.Tensor,
+                W_hh: torch.Tensor, relu: bool):
+        # X: (T, B) int64 token indices; W_xh: (V, h); b_h: (h,); H0: (B, h); W_hh: (h, h)
+        steps, batch = X.shape
+        vocab, hidden = W_xh.shape
+        # rows[t] = [H_t | one-hot(X_t)]: step t's input, and for the backward every H_{t-1} and X_t
+        rows = H0.new_zeros((steps + 1, batch, hidden + vocab))
+        rows[:steps, :, hidden:].scatter_(2, X.unsqueeze(2), 1.0)
+        rows[0, :, :hidden] = H0
+        step = onednn.packed_product(torch.cat([W_hh, W_xh]), batch, bias=b_h, activation="relu" if relu else "tanh")
+        inputs, states = rows.unbind(0), rows[1:, :, :hidden].unbind(0)
+        for t in range(steps):
+            states[t].copy_(step(inputs[t]))
+        ctx.save_for_backward(W_hh, rows)
+        ctx.relu, ctx.hidden = relu, hidden
+        return rows[1:, :, :hidden]  # (T, B, h), a strided view: rows are h + V apart
+
+    @staticmethod
+    def backward(ctx, grad_Hs: torch.Tensor):
+        W_hh, rows = ctx.saved_tensors
+        hidden = ctx.hidden
+        grad_pre = _grad_pre_activations(grad_Hs, _activation_slope(rows[1:, :, :hidden], ctx.relu), W_hh)
+        flat = grad_pre.reshape(-1, hidden)
+        # [dW_hh; dW_xh] = Σ_t [H_{t-1} | one-hot(X_t)]ᵀ · g_t: one ((h+V)×TB)·(TB×h) product
+        grad_weights = rows[:-1].reshape(-1, rows.shape[-1]).t() @ flat
+        grad_b = flat.sum(0) if ctx.needs_input_grad[2] else None
+        grad_H0 = grad_pre[0] @ W_hh.t() if ctx.needs_input_grad[3] else None
+        return None, grad_weights[hidden:], grad_b, grad_H0, grad_weights[:hidden], None
 
 
 def rnn_recurrence(XW: torch.Tensor, b_h: torch.Tensor, H0: torch.Tensor, W_hh: torch.Tensor,
                    relu: bool = False) -> torch.Tensor:
     """All hidden states (T, B, h) of a vanilla RNN given the input rows X_t W_xh and the bias."""
     return RNNRecurrence.apply(XW, b_h, H0, W_hh, relu)
+
+
+def rnn_recurrence_onehot(X: torch.Tensor, W_xh: torch.Tensor, b_h: torch.Tensor, H0: torch.Tensor,
+                          W_hh: torch.Tensor, relu: bool = False) -> torch.Tensor:
+    """All hidden states (T, B, h) of a vanilla RNN given the token indices X: (T, B). Needs oneDNN."""
+    return RNNRecurrenceOneHot.apply(X, W_xh, b_h, H0, W_hh, relu)
+
+
+def onehot_pays(W_xh: torch.Tensor, W_hh: torch.Tensor, batch: int) -> bool:
+    """Whether ``rnn_recurrence_onehot`` runs here and its one-hot block costs less than it saves."""
+    return onednn.pays(W_hh, batch) and W_xh.dtype == W_hh.dtype and W_xh.shape[0] <= W_hh.shape[0]

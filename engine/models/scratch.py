@@ -7,7 +7,8 @@ Two exactly equivalent paths compute the same function:
   as in the seeds' ``rnn`` function.
 - ``fast`` (default): input rows gathered by index (one-hot · W ≡ W[index]), all input
   projections in one operation, the output layer over all steps in one matmul and, for the
-  vanilla RNN, the hand-written backward through time of ``recurrence.py``.
+  vanilla RNN, the hand-written backward through time of ``recurrence.py`` (with a small
+  vocabulary on a CPU with oneDNN, the one-hot product fused into the recurrent one there).
 
 Shapes at the boundary: ``forward(X: (B, T) int64, state) -> (logits: (T·B, V), state)``;
 logits are time-major, to match ``Y.T.reshape(-1)`` as in d2l.
@@ -20,7 +21,7 @@ from torch.nn import functional as F
 
 from ..config import ACTIVATIONS, SCRATCH_PATHS as PATHS
 from .head import linear_cross_entropy
-from .recurrence import rnn_recurrence
+from .recurrence import onehot_pays, rnn_recurrence, rnn_recurrence_onehot
 
 CELLS = ("rnn", "gru", "lstm")
 
@@ -113,8 +114,12 @@ class RNNModelScratch(nn.Module):
         return logits, new_state
 
     def _rnn_fast(self, X, state):
-        XW = F.embedding(X.T, self.W_xh)  # (T, B, h): row gather ≡ one-hot matmul
-        Hs = rnn_recurrence(XW, self.b_h, state[0], self.W_hh, relu=self.activation == "relu")
+        relu = self.activation == "relu"
+        if onehot_pays(self.W_xh, self.W_hh, X.shape[0]):
+            Hs = rnn_recurrence_onehot(X.T, self.W_xh, self.b_h, state[0], self.W_hh, relu)
+        else:
+            XW = F.embedding(X.T, self.W_xh)  # (T, B, h): row gather ≡ one-hot matmul
+            Hs = rnn_recurrence(XW, self.b_h, state[0], self.W_hh, relu)
         return Hs, (Hs[-1],)
 
     def _input_projections(self, X):

@@ -20,9 +20,9 @@ def _column_blocks(W: torch.Tensor, blocks: int) -> torch.Tensor:
     """(rows, n) -> (blocks, rows, ceil(n / blocks)), zero-padded; blocks cover consecutive columns."""
     rows, n = W.shape
     width = -(-n // blocks)
-    padded = W.new_zeros((rows, blocks * width))
-    padded[:, :n] = W
-    return padded.view(rows, blocks, width).permute(1, 0, 2).contiguous()
+    if n != blocks * width:
+        W = torch.cat([W, W.new_zeros((rows, blocks * width - n))], dim=1)
+    return W.view(rows, blocks, width).permute(1, 0, 2).contiguous()  # one copy of the weight
 
 
 SMALL_OUTPUT_BYTES = 256 * 1024
