@@ -146,6 +146,21 @@ def matmul_gflops(m: int, k: int, n: int, device, repeats: int = 20) -> float:
     return 2 * m * k * n * repeats / (time.perf_counter() - started) / 1e9
 
 
+def packed_matmul_gflops(m: int, k: int, n: int, repeats: int = 20) -> float | None:
+    """The same product with the weight packed once (oneDNN), as the fast CPU recurrence runs it; None if absent."""
+    from .models import onednn
+    b = torch.randn(k, n)
+    if not onednn.pays(b, m):
+        return None
+    a, product = torch.randn(m, k), onednn.packed_product(b, m)
+    for _ in range(3):
+        product(a)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        product(a)
+    return 2 * m * k * n * repeats / (time.perf_counter() - started) / 1e9
+
+
 def flops_per_token(work: Workload) -> float:
     """Useful matmul work of the scratch RNN per token, forward + backward (3× forward)."""
     h, v = work.hidden, work.vocab_size
@@ -182,6 +197,7 @@ def run_benchmark(workloads: list[Workload], labels_for: dict[str, list[str]], r
         gemm = matmul_gflops(work.batch_size, work.hidden, work.hidden, device)
         # the output layer in the layout the fast path computes it: logitsᵀ = W_hqᵀ·Hᵀ
         gemm_out = matmul_gflops(work.vocab_size, work.hidden, work.batch_size * work.num_steps, device)
+        packed = packed_matmul_gflops(work.batch_size, work.hidden, work.hidden) if device.type == "cpu" else None
         agree = None
         if "textbook scratch-rnn" in losses and "fast scratch-rnn" in losses:
             agree = max(abs(a - b) for a, b in zip(losses["textbook scratch-rnn"], losses["fast scratch-rnn"]))
@@ -192,7 +208,8 @@ def run_benchmark(workloads: list[Workload], labels_for: dict[str, list[str]], r
             "ratio_to_textbook": {k: v / base for k, v in medians.items()} if base else {},
             "achieved_gflops_scratch": {k: medians[k] * flops_per_token(work) / 1e9 for k in medians
                                         if "scratch" in k},
-            "matmul_gflops": {"recurrence (B×h)·(h×h)": gemm, "output (V×h)·(h×TB)": gemm_out},
+            "matmul_gflops": {"recurrence (B×h)·(h×h)": gemm, "output (V×h)·(h×TB)": gemm_out,
+                              **({"recurrence, weight packed (oneDNN)": packed} if packed else {})},
             "max_loss_difference_textbook_vs_fast": agree,
             "generation_chars_per_sec": generation_chars_per_sec(work, device),
         })
