@@ -18,7 +18,7 @@ import torch
 
 from .device import synchronize
 from .generation import generate_indices
-from .models import build_model, detach_state
+from .models import build_model, detach_state, onednn
 from .samplers import seq_data_iter_sequential
 from .text import tokenize
 from .trainer import train_minibatch
@@ -134,31 +134,30 @@ def generation_chars_per_sec(work: Workload, device, num_preds: int = 300, repea
     return {label: statistics.median(values) for label, values in speeds.items()}
 
 
+def _gflops(product, m: int, k: int, n: int, device, repeats: int) -> float:
+    """GFLOP/s of ``product()``, an (m×k)·(k×n) product, after a warm-up."""
+    for _ in range(3):
+        product()
+    synchronize(device)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        product()
+    synchronize(device)
+    return 2 * m * k * n * repeats / (time.perf_counter() - started) / 1e9
+
+
 def matmul_gflops(m: int, k: int, n: int, device, repeats: int = 20) -> float:
     a, b = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
-    for _ in range(3):
-        a @ b
-    synchronize(device)
-    started = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    synchronize(device)
-    return 2 * m * k * n * repeats / (time.perf_counter() - started) / 1e9
+    return _gflops(lambda: a @ b, m, k, n, device, repeats)
 
 
-def packed_matmul_gflops(m: int, k: int, n: int, repeats: int = 20) -> float | None:
+def packed_matmul_gflops(m: int, k: int, n: int, device, repeats: int = 20) -> float | None:
     """The same product with the weight packed once (oneDNN), as the fast CPU recurrence runs it; None if absent."""
-    from .models import onednn
-    b = torch.randn(k, n)
+    a, b = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
     if not onednn.pays(b, m):
         return None
-    a, product = torch.randn(m, k), onednn.packed_product(b, m)
-    for _ in range(3):
-        product(a)
-    started = time.perf_counter()
-    for _ in range(repeats):
-        product(a)
-    return 2 * m * k * n * repeats / (time.perf_counter() - started) / 1e9
+    product = onednn.packed_product(b, m)
+    return _gflops(lambda: product(a), m, k, n, device, repeats)
 
 
 def flops_per_token(work: Workload) -> float:
@@ -197,7 +196,7 @@ def run_benchmark(workloads: list[Workload], labels_for: dict[str, list[str]], r
         gemm = matmul_gflops(work.batch_size, work.hidden, work.hidden, device)
         # the output layer in the layout the fast path computes it: logitsᵀ = W_hqᵀ·Hᵀ
         gemm_out = matmul_gflops(work.vocab_size, work.hidden, work.batch_size * work.num_steps, device)
-        packed = packed_matmul_gflops(work.batch_size, work.hidden, work.hidden) if device.type == "cpu" else None
+        packed = packed_matmul_gflops(work.batch_size, work.hidden, work.hidden, device)
         agree = None
         if "textbook scratch-rnn" in losses and "fast scratch-rnn" in losses:
             agree = max(abs(a - b) for a, b in zip(losses["textbook scratch-rnn"], losses["fast scratch-rnn"]))

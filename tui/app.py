@@ -217,7 +217,8 @@ class RnnTuiApp(App):
                            f"{data['num_parameters']:,} parameters{floor}; run {data['run_dir']}")
         elif kind == "progress":
             self._memory(data)
-            # every frame costs the trainer a few ms of its cores: twice a second is enough to watch
+            # every frame costs the trainer a few ms of its cores: twice a second is enough to watch.
+            # Dropped, not deferred as in tui/coalesce.py: a deferred one could overwrite the epoch line
             if time.monotonic() - self._progress_shown_at < self.PROGRESS_DISPLAY_INTERVAL_S:
                 return
             self._progress_shown_at = time.monotonic()

@@ -3,8 +3,9 @@
 The recurrence multiplies the same (h×h) weight by a new (B×h) block at every step. A BLAS call
 packs the weight into its blocked layout on every call; oneDNN packs it once
 (``_reorder_linear_weight``) and can apply the activation inside the product. At d2l's shape
-(32×512)·(512×512) a packed product with tanh takes ~105 µs against ~160 µs for MKL's product
-plus torch's tanh (``rnn-tui bench`` and the README have the measured effect on whole minibatches).
+(32×512)·(512×512) a packed product with tanh took ~105 µs here, ~120 as a recurrence step with its
+copy, against ~160-180 µs for MKL's product plus torch's tanh (the README has the measured effect on
+whole minibatches; ``rnn-tui bench`` prints both products' GFLOP/s).
 
 These are torch's own oneDNN operators (``torch.ops.mkldnn``, the ones TorchInductor emits for
 CPU linear layers). They are not public API, so ``usable`` checks once that they exist and give
