@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .allocator import keep_freed_memory
 from .device import synchronize
 from .generation import generate_indices
 from .models import build_model, detach_state, onednn
@@ -179,6 +180,8 @@ def peak_rss_mib() -> float:
 
 def run_benchmark(workloads: list[Workload], labels_for: dict[str, list[str]], repeats: int, batches: int,
                   device, report=lambda text: None) -> dict:
+    if device.type == "cpu":
+        keep_freed_memory()  # as the trainer does; every path timed here runs with it
     results: dict = {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
                      "workloads": []}
     for work in workloads:

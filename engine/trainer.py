@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from . import events as ev
+from .allocator import keep_freed_memory
 from .clipping import grad_clipping
 from .config import TrainConfig
 from .control import TrainControl
@@ -96,6 +97,8 @@ class Trainer:
             self.device = resolve_device(cfg.device)
         except ValueError as exc:
             raise TrainingInputError(str(exc)) from None
+        if self.device.type == "cpu":
+            keep_freed_memory()  # see allocator.py: minibatches stop faulting their buffers back in
         torch.manual_seed(cfg.seed)
         self.rng = random.Random(cfg.seed)
         tokens = tokenize(self.text, cfg.preprocess or "raw", cfg.tokens)

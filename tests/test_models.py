@@ -128,6 +128,20 @@ def test_generation_stepper_gives_the_models_logits(hidden, vocab, blocks, activ
             assert_close_float32(stepper.state()[0], state[0])
 
 
+@pytest.mark.parametrize("blocks", [1, 3])
+def test_feeding_a_prompt_to_the_stepper_gives_the_models_state(blocks):
+    torch.manual_seed(11)
+    net = RNNModelScratch(11, 15, "rnn", "textbook")
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0, 15 ** -0.5)
+        prompt, H0 = torch.randint(0, 11, (9,)), torch.randn(1, 15)
+        _, (expected,) = net(prompt.view(1, -1), (H0,))
+        stepper = RNNStepper(net, H0, blocks)
+        stepper.feed(prompt)
+    assert_close_float32(stepper.state()[0], expected)
+
+
 @pytest.mark.parametrize("hidden,vocab,blocks", STEPPER_SHAPES)
 def test_greedy_steps_choose_what_the_textbook_predict_loop_chooses(hidden, vocab, blocks):
     torch.manual_seed(3)

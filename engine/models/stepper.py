@@ -54,16 +54,25 @@ class RNNStepper:
             self._logits = H.new_empty(blocks, 1, self.W_hq.shape[-1])
         self._flat_logits = self._logits.view(-1)[: self.vocab_size]             # (V,), padding left out
 
-    def _step(self, index: torch.Tensor) -> None:
+    def _advance(self, index: torch.Tensor) -> None:
+        """H ← φ(E[index] + H·W_hh): the state only, no output layer."""
         H_prev = self._inputs[self._current]
         self._current ^= 1
         pre = torch.index_select(self.E, 1, index, out=self._states[self._current])  # (k, 1, h/k)
         pre.baddbmm_(H_prev, self.W_hh)
         pre.clamp_(min=0) if self.relu else pre.tanh_()
+
+    def _step(self, index: torch.Tensor) -> None:
+        self._advance(index)
         if self.small_output:
             torch.addmv(self.b_q, self.W_hq_T, self._vectors[self._current], out=self._logits)  # (V,)
         else:
             torch.baddbmm(self.b_q, self._inputs[self._current], self.W_hq, out=self._logits)  # (k, 1, V/k)
+
+    def feed(self, indices: torch.Tensor) -> None:
+        """Warm the state up on ``indices`` (n,), int64: a prompt whose outputs nobody reads."""
+        for index in indices.split(1):
+            self._advance(index)
 
     def logits(self, index: torch.Tensor) -> torch.Tensor:
         """Feed token ``index`` (1-element int64 tensor); the next token's logits, (1, V).
