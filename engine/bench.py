@@ -1,9 +1,12 @@
-"""Benchmarks: the seeds' training loop against ours, on the same machine, in one process.
+"""Benchmarks: the seeds' training loop against ours, on the same machine.
 
 Each measurement trains a fresh model for a fixed number of minibatches. Paths alternate
 (A, B, C, A, B, C, ...) so a machine that drifts (thermal, a neighbour) biases no ratio, and
 medians are reported. The textbook path is the seeds' loop: one-hot inputs, per-step output
 layer, the seeds' clipping and SGD updater, and a host sync on every minibatch for the metric.
+It is timed twice: in a process as the seeds run (glibc's malloc as it comes; the baseline of
+every ratio) and in a process as rnn-tui trains, which is where every other path runs
+(``timing_process.py``): the second shows how much of the gain is the loop's own.
 """
 from __future__ import annotations
 
@@ -16,12 +19,12 @@ from dataclasses import dataclass
 
 import torch
 
-from .allocator import keep_freed_memory
 from .device import synchronize
 from .generation import generate_indices
 from .models import build_model, detach_state, onednn
 from .samplers import seq_data_iter_sequential
 from .text import tokenize
+from .timing_process import RNN_TUI, SEEDS, TimingProcess
 from .trainer import train_minibatch
 from .vocab import Vocab
 
@@ -43,12 +46,13 @@ def make_workload(name: str, text: str, preprocess: str, max_tokens: int, hidden
     return Workload(name, torch.tensor(vocab[tokens], device=device), len(vocab), hidden)
 
 
-PATHS = {  # label -> (model name, scratch path, the seeds' loop body)
-    "textbook scratch-rnn": ("scratch-rnn", "textbook", True),
-    "fast scratch-rnn": ("scratch-rnn", "fast", False),
-    "nn.RNN": ("rnn", "fast", False),
-    "nn.GRU": ("gru", "fast", False),
-    "nn.LSTM": ("lstm", "fast", False),
+PATHS = {  # label -> (model name, scratch path, the seeds' loop body, the process it is timed in)
+    "textbook scratch-rnn": ("scratch-rnn", "textbook", True, SEEDS),
+    "textbook in rnn-tui": ("scratch-rnn", "textbook", True, RNN_TUI),
+    "fast scratch-rnn": ("scratch-rnn", "fast", False, RNN_TUI),
+    "nn.RNN": ("rnn", "fast", False, RNN_TUI),
+    "nn.GRU": ("gru", "fast", False, RNN_TUI),
+    "nn.LSTM": ("lstm", "fast", False, RNN_TUI),
 }
 
 
@@ -74,7 +78,7 @@ def seeds_minibatch(model, X: torch.Tensor, Y: torch.Tensor, state, params, lr: 
 
 def train_tokens_per_sec(work: Workload, label: str, batches: int, device, seed: int = 0) -> tuple[float, list[float]]:
     """Tokens/s over ``batches`` minibatches (after one warm-up), and the per-minibatch losses."""
-    model_name, path, seeds_loop = PATHS[label]
+    model_name, path, seeds_loop, _ = PATHS[label]
     torch.manual_seed(seed)
     model = build_model(model_name, work.vocab_size, work.hidden, path=path).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
@@ -180,8 +184,18 @@ def peak_rss_mib() -> float:
 
 def run_benchmark(workloads: list[Workload], labels_for: dict[str, list[str]], repeats: int, batches: int,
                   device, report=lambda text: None) -> dict:
-    if device.type == "cpu":
-        keep_freed_memory()  # as the trainer does; every path timed here runs with it
+    kinds = {PATHS[label][3] for labels in labels_for.values() for label in labels}
+    processes = {kind: TimingProcess(kind) for kind in sorted(kinds)}
+    try:
+        results = _run_benchmark(workloads, labels_for, repeats, batches, device, report, processes)
+        results["peak_rss_mib"] = max([peak_rss_mib()] + [p.peak_rss_mib() for p in processes.values()])
+    finally:
+        for process in processes.values():
+            process.close()
+    return results
+
+
+def _run_benchmark(workloads, labels_for, repeats, batches, device, report, processes) -> dict:
     results: dict = {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
                      "workloads": []}
     for work in workloads:
@@ -190,7 +204,8 @@ def run_benchmark(workloads: list[Workload], labels_for: dict[str, list[str]], r
         losses: dict[str, list[float]] = {}
         for r in range(repeats):
             for label in labels:  # alternate paths within each repeat
-                speed, run_losses = train_tokens_per_sec(work, label, batches, device)
+                timer = processes[PATHS[label][3]]
+                speed, run_losses = timer.train_tokens_per_sec(work, label, batches, device)
                 samples[label].append(speed)
                 losses.setdefault(label, run_losses)
                 report(f"{work.name}: {label} run {r + 1}/{repeats}: {speed:,.0f} tokens/s")
@@ -200,9 +215,7 @@ def run_benchmark(workloads: list[Workload], labels_for: dict[str, list[str]], r
         # the output layer in the layout the fast path computes it: logitsᵀ = W_hqᵀ·Hᵀ
         gemm_out = matmul_gflops(work.vocab_size, work.hidden, work.batch_size * work.num_steps, device)
         packed = packed_matmul_gflops(work.batch_size, work.hidden, work.hidden, device)
-        agree = None
-        if "textbook scratch-rnn" in losses and "fast scratch-rnn" in losses:
-            agree = max(abs(a - b) for a, b in zip(losses["textbook scratch-rnn"], losses["fast scratch-rnn"]))
+        agree = _max_difference(losses, "textbook scratch-rnn", "fast scratch-rnn")
         results["workloads"].append({
             "name": work.name, "vocab_size": work.vocab_size, "hidden": work.hidden, "batch_size": work.batch_size,
             "num_steps": work.num_steps, "tokens": len(work.corpus), "minibatches_timed": batches,
@@ -213,7 +226,15 @@ def run_benchmark(workloads: list[Workload], labels_for: dict[str, list[str]], r
             "matmul_gflops": {"recurrence (B×h)·(h×h)": gemm, "output (V×h)·(h×TB)": gemm_out,
                               **({"recurrence, weight packed (oneDNN)": packed} if packed else {})},
             "max_loss_difference_textbook_vs_fast": agree,
+            # the same loop in both processes: the allocator must not change a result
+            "max_loss_difference_textbook_processes": _max_difference(losses, "textbook scratch-rnn",
+                                                                      "textbook in rnn-tui"),
             "generation_chars_per_sec": generation_chars_per_sec(work, device),
         })
-    results["peak_rss_mib"] = peak_rss_mib()
     return results
+
+
+def _max_difference(losses: dict[str, list[float]], first: str, second: str) -> float | None:
+    if first not in losses or second not in losses:
+        return None
+    return max(abs(a - b) for a, b in zip(losses[first], losses[second]))
