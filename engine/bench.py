@@ -189,9 +189,12 @@ def run_benchmark(workloads: list[Workload], labels_for: dict[str, list[str]], r
     try:
         results = _run_benchmark(workloads, labels_for, repeats, batches, device, report, processes)
         results["peak_rss_mib"] = max([peak_rss_mib()] + [p.peak_rss_mib() for p in processes.values()])
-    finally:
+    except BaseException:  # ctrl+c or an error: nothing of theirs is wanted any more
         for process in processes.values():
-            process.close()
+            process.kill()
+        raise
+    for process in processes.values():
+        process.close()
     return results
 
 

@@ -9,6 +9,7 @@ run at a time, so the two never compete for the cores and the alternation still 
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import traceback
 
 from .allocator import keep_freed_memory
@@ -18,6 +19,8 @@ RNN_TUI = "rnn-tui"  # freed memory kept, as rnn-tui's trainer runs
 
 
 def _serve(connection, kind: str) -> None:
+    # ctrl+c reaches the whole process group: the parent handles it and ends this child
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if kind == RNN_TUI:
         keep_freed_memory()
     import torch
@@ -65,7 +68,14 @@ class TimingProcess:
     def peak_rss_mib(self) -> float:
         return self._ask("peak_rss_mib")
 
+    def kill(self) -> None:
+        """End the child now, whatever it is doing (the parent is giving up)."""
+        self._process.kill()
+        self._process.join()
+        self._connection.close()
+
     def close(self) -> None:
+        """Let the child finish its request and exit."""
         try:
             self._connection.send(None)
         except (BrokenPipeError, OSError):

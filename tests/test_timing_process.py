@@ -23,3 +23,11 @@ def test_both_processes_give_the_same_losses_and_errors_come_back_as_one_excepti
 def test_unknown_kind_is_refused():
     with pytest.raises(ValueError, match="unknown timing process"):
         TimingProcess("jemalloc")
+
+
+def test_kill_ends_a_busy_child_at_once():
+    timer = TimingProcess(SEEDS)
+    long_run = Workload("long", torch.arange(200_000) % 7, vocab_size=7, hidden=64, batch_size=2, num_steps=5)
+    timer._connection.send((long_run, "textbook scratch-rnn", 10**6, "cpu"))  # ~20,000 minibatches: minutes
+    timer.kill()
+    assert not timer._process.is_alive()
