@@ -16,6 +16,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -46,13 +47,20 @@ def make_workload(name: str, text: str, preprocess: str, max_tokens: int, hidden
     return Workload(name, torch.tensor(vocab[tokens], device=device), len(vocab), hidden)
 
 
-PATHS = {  # label -> (model name, scratch path, the seeds' loop body, the process it is timed in)
-    "textbook scratch-rnn": ("scratch-rnn", "textbook", True, SEEDS),
-    "textbook in rnn-tui": ("scratch-rnn", "textbook", True, RNN_TUI),
-    "fast scratch-rnn": ("scratch-rnn", "fast", False, RNN_TUI),
-    "nn.RNN": ("rnn", "fast", False, RNN_TUI),
-    "nn.GRU": ("gru", "fast", False, RNN_TUI),
-    "nn.LSTM": ("lstm", "fast", False, RNN_TUI),
+class BenchPath(NamedTuple):
+    model: str         # build_model's name
+    scratch_path: str  # "textbook" or "fast"
+    seeds_loop: bool   # the seeds' loop body instead of ``train_minibatch``
+    process: str       # the timing process it runs in (``timing_process.py``)
+
+
+PATHS = {  # label -> what it times
+    "textbook scratch-rnn": BenchPath("scratch-rnn", "textbook", True, SEEDS),
+    "textbook in rnn-tui": BenchPath("scratch-rnn", "textbook", True, RNN_TUI),
+    "fast scratch-rnn": BenchPath("scratch-rnn", "fast", False, RNN_TUI),
+    "nn.RNN": BenchPath("rnn", "fast", False, RNN_TUI),
+    "nn.GRU": BenchPath("gru", "fast", False, RNN_TUI),
+    "nn.LSTM": BenchPath("lstm", "fast", False, RNN_TUI),
 }
 
 
@@ -78,9 +86,9 @@ def seeds_minibatch(model, X: torch.Tensor, Y: torch.Tensor, state, params, lr: 
 
 def train_tokens_per_sec(work: Workload, label: str, batches: int, device, seed: int = 0) -> tuple[float, list[float]]:
     """Tokens/s over ``batches`` minibatches (after one warm-up), and the per-minibatch losses."""
-    model_name, path, seeds_loop, _ = PATHS[label]
+    path = PATHS[label]
     torch.manual_seed(seed)
-    model = build_model(model_name, work.vocab_size, work.hidden, path=path).to(device)
+    model = build_model(path.model, work.vocab_size, work.hidden, path=path.scratch_path).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
     data = seq_data_iter_sequential(work.corpus, work.batch_size, work.num_steps, random.Random(seed))
     params = list(model.parameters())
@@ -94,7 +102,7 @@ def train_tokens_per_sec(work: Workload, label: str, batches: int, device, seed:
             started = time.perf_counter()
         X, Y = data.X[i % len(data)], data.Y[i % len(data)]
         state = model.begin_state(work.batch_size, device) if state is None else detach_state(state)
-        if seeds_loop:
+        if path.seeds_loop:
             loss, state = seeds_minibatch(model, X, Y, state, params)
         else:
             loss, _, state = train_minibatch(model, optimizer, X, Y, state, params, clip=1.0)
@@ -184,7 +192,7 @@ def peak_rss_mib() -> float:
 
 def run_benchmark(workloads: list[Workload], labels_for: dict[str, list[str]], repeats: int, batches: int,
                   device, report=lambda text: None) -> dict:
-    kinds = {PATHS[label][3] for labels in labels_for.values() for label in labels}
+    kinds = {PATHS[label].process for labels in labels_for.values() for label in labels}
     processes = {kind: TimingProcess(kind) for kind in sorted(kinds)}
     try:
         results = _run_benchmark(workloads, labels_for, repeats, batches, device, report, processes)
@@ -207,7 +215,7 @@ def _run_benchmark(workloads, labels_for, repeats, batches, device, report, proc
         losses: dict[str, list[float]] = {}
         for r in range(repeats):
             for label in labels:  # alternate paths within each repeat
-                timer = processes[PATHS[label][3]]
+                timer = processes[PATHS[label].process]
                 speed, run_losses = timer.train_tokens_per_sec(work, label, batches, device)
                 samples[label].append(speed)
                 losses.setdefault(label, run_losses)

@@ -22,10 +22,10 @@ def _serve(connection, kind: str) -> None:
     # ctrl+c reaches the whole process group: the parent handles it and ends this child
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if kind == RNN_TUI:
-        keep_freed_memory()
+        keep_freed_memory()  # before torch allocates anything, as in a training process
     import torch
 
-    from .bench import peak_rss_mib, train_tokens_per_sec
+    from .bench import peak_rss_mib, train_tokens_per_sec  # here: bench imports this module
     while (request := connection.recv()) is not None:
         if request == "peak_rss_mib":
             connection.send(("ok", peak_rss_mib()))
@@ -81,9 +81,7 @@ class TimingProcess:
         except (BrokenPipeError, OSError):
             pass
         self._process.join(timeout=10)
-        if self._process.is_alive():
-            self._process.kill()
-        self._connection.close()
+        self.kill()  # a no-op unless the child outlived its 10 s
 
     def __enter__(self) -> TimingProcess:
         return self

@@ -98,7 +98,7 @@ def run_bench(quick: bool, repeats: int, device: str, as_json: bool) -> int:
     run_peak = results["d2l_training_run_peak_rss_mib"]
     click.echo(f"\npeak RSS of a d2l-configuration training run (2 epochs, its own process): "
                f"{'not measured' if run_peak is None else f'{run_peak:.0f} MiB'}; "
-               f"of the benchmark's largest process (every workload and model): {results['peak_rss_mib']:.0f} MiB")
+               f"of the benchmark's largest process (the timing children included): {results['peak_rss_mib']:.0f} MiB")
     return 0
 
 
