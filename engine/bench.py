@@ -52,6 +52,7 @@ class BenchPath(NamedTuple):
     scratch_path: str  # "textbook" or "fast"
     seeds_loop: bool   # the seeds' loop body instead of ``train_minibatch``
     process: str       # the timing process it runs in (``timing_process.py``)
+    autocast: str = "off"  # the config's ``autocast``: "bf16" for the concise models' bfloat16 forward
 
 
 PATHS = {  # label -> what it times
@@ -61,6 +62,9 @@ PATHS = {  # label -> what it times
     "nn.RNN": BenchPath("rnn", "fast", False, RNN_TUI),
     "nn.GRU": BenchPath("gru", "fast", False, RNN_TUI),
     "nn.LSTM": BenchPath("lstm", "fast", False, RNN_TUI),
+    "nn.RNN bf16": BenchPath("rnn", "fast", False, RNN_TUI, "bf16"),
+    "nn.GRU bf16": BenchPath("gru", "fast", False, RNN_TUI, "bf16"),
+    "nn.LSTM bf16": BenchPath("lstm", "fast", False, RNN_TUI, "bf16"),
 }
 
 
@@ -105,7 +109,7 @@ def train_tokens_per_sec(work: Workload, label: str, batches: int, device, seed:
         if path.seeds_loop:
             loss, state = seeds_minibatch(model, X, Y, state, params)
         else:
-            loss, _, state = train_minibatch(model, optimizer, X, Y, state, params, clip=1.0)
+            loss, _, state = train_minibatch(model, optimizer, X, Y, state, params, 1.0, path.autocast)
         losses.append(loss)
     synchronize(device)
     elapsed = time.perf_counter() - started
@@ -240,6 +244,10 @@ def _run_benchmark(workloads, labels_for, repeats, batches, device, report, proc
             # the same loop in both processes: the allocator must not change a result
             "max_loss_difference_textbook_processes": _max_difference(losses, "textbook scratch-rnn",
                                                                       "textbook in rnn-tui"),
+            # what bfloat16 costs in accuracy: the same minibatches, the same initial weights
+            "max_loss_difference_bf16_vs_float32": {
+                label: _max_difference(losses, label, label + " bf16") for label in ("nn.RNN", "nn.GRU", "nn.LSTM")
+                if label + " bf16" in losses and label in losses},
             "generation_chars_per_sec": generation_chars_per_sec(work, device),
         })
     return results

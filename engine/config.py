@@ -18,6 +18,7 @@ TOKEN_KINDS = ("char", "word")
 SCRATCH_PATHS = ("fast", "textbook")
 ACTIVATIONS = ("tanh", "relu")
 INPUT_KINDS = ("onehot", "embedding")
+AUTOCAST_MODES = ("off", "bf16")
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -42,6 +43,7 @@ class TrainConfig:
     activation: str = "tanh"
     path: str = "fast"
     input: str = "onehot"
+    autocast: str = "off"  # bf16: the concise models' forward in bfloat16 (torch.autocast), weights float32
     # optimisation
     batch_size: int = 32
     num_steps: int = 35
@@ -89,6 +91,9 @@ class TrainConfig:
         choice("activation", ACTIVATIONS)
         choice("path", SCRATCH_PATHS)
         choice("input", INPUT_KINDS)
+        choice("autocast", AUTOCAST_MODES)
+        need("autocast", self.autocast == "off" or not self.scratch(),
+             "bf16 is for the concise models (rnn, gru, lstm): the scratch models train in float32")
         if self.preprocess is not None:
             choice("preprocess", PREPROCESS_MODES)
         for name in ("hidden", "layers", "batch_size", "num_steps", "epochs", "sample_length",

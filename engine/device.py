@@ -54,6 +54,22 @@ def memory_stats(device: torch.device) -> dict:
             "total": total}
 
 
+def autocast(device: torch.device, mode: str = "off"):
+    """The context a forward runs in: ``torch.autocast`` to bfloat16 for ``mode`` "bf16", a no-op for "off"."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=mode == "bf16")
+
+
+def autocast_problem(device: torch.device, mode: str) -> str | None:
+    """Why ``mode`` cannot run on ``device`` (one line), or None."""
+    if mode == "off":
+        return None
+    if not torch.amp.is_autocast_available(device.type):
+        return f"--autocast {mode} is not available on {device}"
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return f"--autocast {mode}: {device_name(device)} has no bfloat16 support"
+    return None
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)

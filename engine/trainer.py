@@ -25,7 +25,7 @@ from .allocator import keep_freed_memory
 from .clipping import grad_clipping
 from .config import TrainConfig
 from .control import TrainControl
-from .device import device_name, memory_stats, resolve_device, synchronize
+from .device import autocast, autocast_problem, device_name, memory_stats, resolve_device, synchronize
 from .generation import predict
 from .models import build_model, detach_state
 from .samplers import make_batches, min_tokens_for, split_train_val
@@ -33,12 +33,15 @@ from .text import tokenize
 from .vocab import Vocab
 
 
-def train_minibatch(model, optimizer, X: torch.Tensor, Y: torch.Tensor, state, params, clip: float):
+def train_minibatch(model, optimizer, X: torch.Tensor, Y: torch.Tensor, state, params, clip: float,
+                    precision: str = "off"):
     """Forward, mean cross-entropy, backward, global-norm clip, step (d2l's ``train_epoch_ch8`` body).
 
-    X, Y: (B, T). Returns (loss, pre-clip grad norm, new state), all left on the device.
+    X, Y: (B, T). ``precision`` is the config's ``autocast``: "bf16" runs the forward (only) under
+    ``torch.autocast``. Returns (loss, pre-clip grad norm, new state), all left on the device.
     """
-    loss, state = model.loss(X, Y, state)
+    with autocast(X.device, precision):
+        loss, state = model.loss(X, Y, state)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     norm = grad_clipping(params, clip)
@@ -55,8 +58,11 @@ def build_vocab(config: TrainConfig, tokens: list[str]) -> Vocab:
 
 
 @torch.no_grad()
-def evaluate_perplexity(model, corpus: torch.Tensor, batch_size: int, num_steps: int) -> float | None:
-    """Perplexity over ``corpus`` read as up to ``batch_size`` parallel streams, state carried."""
+def evaluate_perplexity(model, corpus: torch.Tensor, batch_size: int, num_steps: int,
+                        precision: str = "off") -> float | None:
+    """Perplexity over ``corpus`` read as up to ``batch_size`` parallel streams, state carried.
+
+    ``precision`` "bf16": the forward in bfloat16, as the model trains; the cross-entropy in float32."""
     if len(corpus) < 2:
         return None
     was_training = model.training
@@ -68,8 +74,9 @@ def evaluate_perplexity(model, corpus: torch.Tensor, batch_size: int, num_steps:
     state = model.begin_state(streams, corpus.device)
     total = torch.zeros((), device=corpus.device, dtype=torch.float64)
     for i in range(0, length, num_steps):
-        logits, state = model(X[:, i: i + num_steps], state)
-        total += nn.functional.cross_entropy(logits, Y[:, i: i + num_steps].T.reshape(-1), reduction="sum")
+        with autocast(corpus.device, precision):
+            logits, state = model(X[:, i: i + num_steps], state)
+        total += nn.functional.cross_entropy(logits.float(), Y[:, i: i + num_steps].T.reshape(-1), reduction="sum")
     model.train(was_training)
     return math.exp(min(total.item() / (streams * length), 700.0))
 
@@ -97,6 +104,9 @@ class Trainer:
             self.device = resolve_device(cfg.device)
         except ValueError as exc:
             raise TrainingInputError(str(exc)) from None
+        problem = autocast_problem(self.device, cfg.autocast)
+        if problem:
+            raise TrainingInputError(problem)
         if self.device.type == "cpu":
             keep_freed_memory()  # see allocator.py: minibatches stop faulting their buffers back in
         torch.manual_seed(cfg.seed)
@@ -185,7 +195,7 @@ class Trainer:
                 yield ev.Diverged(epoch=epoch, loss=loss, restored_epoch=restored)
                 status, epoch = "diverged", restored
                 break
-            val_ppl = evaluate_perplexity(self.model, self.val_corpus, cfg.batch_size, cfg.num_steps)
+            val_ppl = evaluate_perplexity(self.model, self.val_corpus, cfg.batch_size, cfg.num_steps, cfg.autocast)
             elapsed = time.perf_counter() - run_started
             done = epoch - self.start_epoch
             eta = (elapsed - self.elapsed_before) / done * (cfg.epochs - epoch)
@@ -239,7 +249,8 @@ class Trainer:
                 state = model.begin_state(cfg.batch_size, self.device)
             else:
                 state = detach_state(state)
-            loss, norm, state = train_minibatch(model, self.optimizer, X, Y, state, params, cfg.clip)
+            loss, norm, state = train_minibatch(model, self.optimizer, X, Y, state, params, cfg.clip,
+                                                 cfg.autocast)
             norm_sum += norm
             loss_sum += loss
             now = time.perf_counter()

@@ -32,6 +32,7 @@ def test_help_does_not_import_torch_or_textual():
     (["--device", "cuda:7"], None),
     (["--corpus", "markov", "--batch-size", "4000", "--num-steps", "50"], "too short"),
     (["--resume", "/no/such/run"], "checkpoint not found"),
+    (["--model", "scratch-rnn", "--autocast", "bf16"], "--autocast bf16 is for the concise models"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
     result = rnn_tui("train", "--epochs", "1", *args, "--run-dir", str(tmp_path / "r"))
@@ -100,7 +101,12 @@ def test_bench_quick_measures_every_path_and_the_paths_agree():
     report = json.loads(result.stdout)
     d2l, tang = report["workloads"]
     assert set(d2l["tokens_per_sec"]) == {"textbook scratch-rnn", "textbook in rnn-tui", "fast scratch-rnn",
-                                          "nn.RNN", "nn.GRU", "nn.LSTM"}
+                                          "nn.RNN", "nn.GRU", "nn.LSTM", "nn.RNN bf16", "nn.GRU bf16", "nn.LSTM bf16"}
+    assert set(tang["tokens_per_sec"]) == {"textbook scratch-rnn", "textbook in rnn-tui", "fast scratch-rnn",
+                                           "nn.RNN", "nn.RNN bf16"}
+    # bfloat16 keeps 8 bits of mantissa: the same minibatches' losses move, but by little
+    assert set(d2l["max_loss_difference_bf16_vs_float32"]) == {"nn.RNN", "nn.GRU", "nn.LSTM"}
+    assert all(0 < difference < 0.05 for difference in d2l["max_loss_difference_bf16_vs_float32"].values())
     for work in (d2l, tang):
         assert all(speed > 0 for speed in work["tokens_per_sec"].values())
         assert work["ratio_to_textbook"]["textbook scratch-rnn"] == 1

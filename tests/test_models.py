@@ -292,6 +292,23 @@ def test_concise_models(cell, input_kind):
     assert state[0].shape == (2, B, H)
 
 
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_concise_loss_under_bf16_autocast_is_the_float32_loss_to_bfloat16_precision(cell):
+    torch.manual_seed(0)
+    net = RNNModel(V, H, cell)
+    X, Y = inputs(1), inputs(2)
+    exact, _ = net.loss(X, Y, net.begin_state(B))
+    exact_grads = torch.autograd.grad(exact, list(net.parameters()))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, _ = net.loss(X, Y, net.begin_state(B))
+    grads = torch.autograd.grad(loss, list(net.parameters()))
+    assert loss.dtype == torch.float32 and loss != exact
+    assert abs(loss.item() - exact.item()) < 1e-2 * exact.item()
+    for grad, exact_grad in zip(grads, exact_grads):
+        assert grad.dtype == torch.float32
+        assert torch.allclose(grad, exact_grad, rtol=0.05, atol=0.02 * exact_grad.abs().max().item())
+
+
 def test_build_model_rejects_unknown_names():
     with pytest.raises(ValueError, match="unknown model"):
         build_model("transformer", V, H)

@@ -53,6 +53,20 @@ def test_every_model_trains(model):
     assert len(curve) == 2 and all(math.isfinite(p) for p in curve)
 
 
+@pytest.mark.parametrize("model", ["rnn", "gru", "lstm"])
+def test_bf16_autocast_trains_the_concise_models_in_bfloat16_with_float32_weights(model):
+    def run(autocast):
+        trainer = Trainer(tiny_config(model=model, autocast=autocast, epochs=8, hidden=64, optimizer="adam", lr=0.01),
+                          pattern_text(8000))
+        return trainer, [e["val_perplexity"] for e in epochs_of(run_events(trainer))]
+    trainer, bf16_curve = run("bf16")
+    _, float32_curve = run("off")
+    assert bf16_curve != float32_curve  # the forward really ran in bfloat16
+    assert bf16_curve[-1] < 3.0 and bf16_curve[-1] < 1.1 * float32_curve[-1]  # and learns as well
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
+    assert trainer.checkpoint_state()["config"]["autocast"] == "bf16"
+
+
 def test_random_sampler_and_no_validation():
     events = run_events(Trainer(tiny_config(sampler="random", val_fraction=0.0), pattern_text()))
     assert all(e["val_perplexity"] is None for e in epochs_of(events))

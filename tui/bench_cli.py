@@ -49,7 +49,7 @@ def run_bench(quick: bool, repeats: int, device: str, as_json: bool) -> int:
         raise InputError("--repeats must be at least 1")
 
     from engine.bench import PATHS, make_workload, run_benchmark
-    from engine.device import resolve_device
+    from engine.device import autocast_problem, resolve_device
     try:
         target = resolve_device(device)
     except ValueError as exc:
@@ -60,12 +60,15 @@ def run_bench(quick: bool, repeats: int, device: str, as_json: bool) -> int:
                          "to download it, or set RNN_TUI_DATA to a folder holding it")
     workloads = [make_workload("d2l: timemachine, 10k tokens, hidden 512", tm.read_text(encoding="utf-8"), "d2l",
                                10_000, 512, target)]
-    labels = {workloads[0].name: list(PATHS)}
+    def runnable(names):  # bf16 rows only where this device has bfloat16 autocast
+        return [label for label in names if autocast_problem(target, PATHS[label].autocast) is None]
+    labels = {workloads[0].name: runnable(PATHS)}
     if tang is not None:
         big = make_workload("large vocab: tang poems, raw, hidden 256", tang.read_text(encoding="utf-8"), "raw",
                             200_000, 256, target)
         workloads.append(big)
-        labels[big.name] = ["textbook scratch-rnn", "textbook in rnn-tui", "fast scratch-rnn", "nn.RNN"]
+        labels[big.name] = runnable(["textbook scratch-rnn", "textbook in rnn-tui", "fast scratch-rnn", "nn.RNN",
+                                     "nn.RNN bf16"])
     batches = 3 if quick else 20
     repeats = 1 if quick else repeats
     report = (lambda text: None) if as_json else (lambda text: click.echo(f"  {text}", err=True))
@@ -92,6 +95,8 @@ def run_bench(quick: bool, repeats: int, device: str, as_json: bool) -> int:
         gen = work["generation_chars_per_sec"]
         click.echo(f"  generation (greedy, batch 1): textbook {gen['textbook predict']:,.0f} chars/s, ours "
                    f"{gen['fast generate']:,.0f} chars/s ({gen['fast generate'] / gen['textbook predict']:.1f}×)")
+        for label, difference in work["max_loss_difference_bf16_vs_float32"].items():
+            click.echo(f"  {label} bf16 vs float32, same minibatches: max loss difference {difference:.2e}")
         if work["max_loss_difference_textbook_vs_fast"] is not None:
             click.echo(f"  textbook vs fast, same minibatches: max loss difference "
                        f"{work['max_loss_difference_textbook_vs_fast']:.2e}")

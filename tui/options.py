@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import click
 
-from engine.config import (ACTIVATIONS, INPUT_KINDS, MODEL_NAMES, OPTIMIZERS, PREPROCESS_MODES, SAMPLERS,
-                           SCRATCH_PATHS, TOKEN_KINDS, TrainConfig)
+from engine.config import (ACTIVATIONS, AUTOCAST_MODES, INPUT_KINDS, MODEL_NAMES, OPTIMIZERS, PREPROCESS_MODES,
+                           SAMPLERS, SCRATCH_PATHS, TOKEN_KINDS, TrainConfig)
 
 _D = TrainConfig()
 
@@ -40,6 +40,8 @@ TRAIN_OPTIONS = [
                  help="Scratch models: textbook (one-hot, per-step output) or the equivalent fast path."),
     click.option("--input", "input", type=click.Choice(INPUT_KINDS), default=_D.input, show_default=True,
                  help="Concise models: one-hot inputs (d2l) or a learned embedding."),
+    click.option("--autocast", type=click.Choice(AUTOCAST_MODES), default=_D.autocast, show_default=True,
+                 help="Concise models: bf16 runs the forward in bfloat16 (torch.autocast; weights stay float32)."),
     click.option("--batch-size", type=int, default=_D.batch_size, show_default=True),
     click.option("--num-steps", type=int, default=_D.num_steps, show_default=True),
     click.option("--sampler", type=click.Choice(SAMPLERS), default=_D.sampler, show_default=True),

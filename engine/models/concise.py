@@ -55,4 +55,8 @@ class RNNModel(nn.Module):
     def loss(self, X: torch.Tensor, Y: torch.Tensor, state):
         """Mean cross-entropy of predicting Y (B, T) from X (B, T) -> (loss, state)."""
         Hs, state = self.hidden_states(X, state)
+        if torch.is_autocast_enabled(X.device.type):
+            # the fused head is float32 arithmetic of its own; under autocast the output layer is the
+            # usual Linear (a bfloat16 product) and the cross-entropy float32, as in any AMP recipe
+            return F.cross_entropy(self.linear(Hs).float(), Y.T.reshape(-1)), state
         return linear_cross_entropy(Hs, self.linear.weight.t(), self.linear.bias, Y.T.reshape(-1)), state

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 
-from engine.config import MODEL_NAMES, OPTIMIZERS, SAMPLERS, TrainConfig
+from engine.config import AUTOCAST_MODES, MODEL_NAMES, OPTIMIZERS, SAMPLERS, TrainConfig
 
 # (config field, label, choices or None for free text)
 FIELDS = [
@@ -15,6 +15,7 @@ FIELDS = [
     ("model", "model", MODEL_NAMES),
     ("hidden", "hidden size", None),
     ("layers", "layers", None),
+    ("autocast", "autocast (concise models)", AUTOCAST_MODES),
     ("batch_size", "batch size", None),
     ("num_steps", "steps", None),
     ("sampler", "sampler", SAMPLERS),
