@@ -93,7 +93,7 @@ class TrainConfig:
         choice("input", INPUT_KINDS)
         choice("autocast", AUTOCAST_MODES)
         need("autocast", self.autocast == "off" or not self.scratch(),
-             "bf16 is for the concise models (rnn, gru, lstm): the scratch models train in float32")
+             "bf16 is for the concise models only (rnn, gru, lstm)")
         if self.preprocess is not None:
             choice("preprocess", PREPROCESS_MODES)
         for name in ("hidden", "layers", "batch_size", "num_steps", "epochs", "sample_length",
