@@ -65,8 +65,8 @@ def autocast_problem(device: torch.device, mode: str) -> str | None:
         return None
     if not torch.amp.is_autocast_available(device.type):
         return f"--autocast {mode} is not available on {device}"
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        return f"--autocast {mode}: {device_name(device)} has no bfloat16 support"
+    if device.type == "cuda" and torch.cuda.get_device_capability(device) < (8, 0):
+        return f"--autocast {mode} needs a GPU with native bfloat16 (Ampere or later), not {device_name(device)}"
     return None
 
 

@@ -67,6 +67,18 @@ def test_bf16_autocast_trains_the_concise_models_in_bfloat16_with_float32_weight
     assert trainer.checkpoint_state()["config"]["autocast"] == "bf16"
 
 
+def test_autocast_is_refused_where_the_device_has_no_native_bfloat16(monkeypatch):
+    from engine import device as devices
+    assert devices.autocast_problem(torch.device("cpu"), "bf16") is None
+    assert devices.autocast_problem(torch.device("cuda", 0), "off") is None
+    # no GPU is needed to check the rule: the capability and the name are what CUDA would report
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla V100")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 0))
+    assert "native bfloat16" in devices.autocast_problem(torch.device("cuda", 0), "bf16")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
+    assert devices.autocast_problem(torch.device("cuda", 0), "bf16") is None
+
+
 def test_random_sampler_and_no_validation():
     events = run_events(Trainer(tiny_config(sampler="random", val_fraction=0.0), pattern_text()))
     assert all(e["val_perplexity"] is None for e in epochs_of(events))
