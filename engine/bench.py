@@ -246,8 +246,8 @@ def _run_benchmark(workloads, labels_for, repeats, batches, device, report, proc
                                                                       "textbook in rnn-tui"),
             # what bfloat16 costs in accuracy: the same minibatches, the same initial weights
             "max_loss_difference_bf16_vs_float32": {
-                label: _max_difference(losses, label, label + " bf16") for label in ("nn.RNN", "nn.GRU", "nn.LSTM")
-                if label + " bf16" in losses and label in losses},
+                float32: _max_difference(losses, float32, label) for label in losses
+                if PATHS[label].autocast == "bf16" and (float32 := label.removesuffix(" bf16")) in losses},
             "generation_chars_per_sec": generation_chars_per_sec(work, device),
         })
     return results

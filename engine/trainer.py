@@ -34,13 +34,13 @@ from .vocab import Vocab
 
 
 def train_minibatch(model, optimizer, X: torch.Tensor, Y: torch.Tensor, state, params, clip: float,
-                    precision: str = "off"):
+                    autocast_mode: str = "off"):
     """Forward, mean cross-entropy, backward, global-norm clip, step (d2l's ``train_epoch_ch8`` body).
 
-    X, Y: (B, T). ``precision`` is the config's ``autocast``: "bf16" runs the forward (only) under
-    ``torch.autocast``. Returns (loss, pre-clip grad norm, new state), all left on the device.
+    X, Y: (B, T). ``autocast_mode`` is the config's ``autocast``: "bf16" runs the forward (only)
+    under ``torch.autocast``. Returns (loss, pre-clip grad norm, new state), all left on the device.
     """
-    with autocast(X.device, precision):
+    with autocast(X.device, autocast_mode):
         loss, state = model.loss(X, Y, state)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -59,10 +59,10 @@ def build_vocab(config: TrainConfig, tokens: list[str]) -> Vocab:
 
 @torch.no_grad()
 def evaluate_perplexity(model, corpus: torch.Tensor, batch_size: int, num_steps: int,
-                        precision: str = "off") -> float | None:
+                        autocast_mode: str = "off") -> float | None:
     """Perplexity over ``corpus`` read as up to ``batch_size`` parallel streams, state carried.
 
-    ``precision`` "bf16": the forward in bfloat16, as the model trains; the cross-entropy in float32."""
+    ``autocast_mode`` "bf16": the forward in bfloat16, as the model trains; the cross-entropy in float32."""
     if len(corpus) < 2:
         return None
     was_training = model.training
@@ -74,7 +74,7 @@ def evaluate_perplexity(model, corpus: torch.Tensor, batch_size: int, num_steps:
     state = model.begin_state(streams, corpus.device)
     total = torch.zeros((), device=corpus.device, dtype=torch.float64)
     for i in range(0, length, num_steps):
-        with autocast(corpus.device, precision):
+        with autocast(corpus.device, autocast_mode):
             logits, state = model(X[:, i: i + num_steps], state)
         total += nn.functional.cross_entropy(logits.float(), Y[:, i: i + num_steps].T.reshape(-1), reduction="sum")
     model.train(was_training)

@@ -60,8 +60,10 @@ def run_bench(quick: bool, repeats: int, device: str, as_json: bool) -> int:
                          "to download it, or set RNN_TUI_DATA to a folder holding it")
     workloads = [make_workload("d2l: timemachine, 10k tokens, hidden 512", tm.read_text(encoding="utf-8"), "d2l",
                                10_000, 512, target)]
+
     def runnable(names):  # bf16 rows only where this device has bfloat16 autocast
         return [label for label in names if autocast_problem(target, PATHS[label].autocast) is None]
+
     labels = {workloads[0].name: runnable(PATHS)}
     if tang is not None:
         big = make_workload("large vocab: tang poems, raw, hidden 256", tang.read_text(encoding="utf-8"), "raw",
