@@ -40,8 +40,8 @@ class RunDir:
     def append_metrics(self, record: dict) -> None:
         self._append("metrics.jsonl", json.dumps(record, ensure_ascii=False) + "\n")
 
-    def append_sample(self, epoch: int, text: str) -> None:
-        self._append("samples.txt", f"--- epoch {epoch}\n{text}\n")
+    def append_sample(self, epoch: int, text: str, final: bool = False) -> None:
+        self._append("samples.txt", f"--- epoch {epoch}{', final' if final else ''}\n{text}\n")
 
     def truncate_metrics(self, last_epoch: int) -> None:
         """On resume, drop lines for epochs after the checkpoint (they will be trained again)."""

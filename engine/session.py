@@ -54,6 +54,8 @@ def recorded_run(trainer: Trainer, run: RunDir, resumed: bool = False) -> Iterat
                     run.append_sample(event.epoch, event.text)
                 yield event
             elif isinstance(event, ev.Finished):
+                for sample in event.samples:
+                    run.append_sample(event.epoch, sample["text"], final=True)
                 yield from checkpoint()
                 event.run_dir = str(run.path)
                 event.checkpoint = str(run.checkpoint_path) if run.checkpoint_path.exists() else None

@@ -52,6 +52,15 @@ def test_checkpoint_holds_everything_needed(tmp_path):
     assert state["vocab"][0] == "<unk>" and state["config"]["hidden"] == 32
 
 
+def test_samples_file_holds_the_periodic_and_the_closing_samples(tmp_path):
+    events = run_to_end(tiny_config(epochs=3, sample_every=2, prefix="the cat"), pattern_text(), tmp_path)
+    periodic = [e for e in events if e["event"] == "sample"]
+    closing = next(e for e in events if e["event"] == "finished")["samples"]
+    assert [s["prefix"] for s in closing] == ["the cat", "cat"]
+    expected = f"--- epoch 2\n{periodic[0]['text']}\n" + "".join(f"--- epoch 3, final\n{s['text']}\n" for s in closing)
+    assert (tmp_path / "samples.txt").read_text(encoding="utf-8") == expected
+
+
 def test_failing_disk_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     save_checkpoint({"epoch": 1, "marker": torch.tensor([1])}, tmp_path / "checkpoint.pt")
     before = (tmp_path / "checkpoint.pt").read_bytes()
