@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -74,7 +75,10 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     """Load and check a checkpoint; ``CheckpointError`` for anything that is not a good one."""
     path = resolve_checkpoint(path)
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # a pickle not written by torch.save draws torch's note on its protocol; the verdict below is ours
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
         raise CheckpointError(f"refused {path}: it holds objects other than tensors and plain data "
                               f"(not an rnn-tui checkpoint, or a tampered one); nothing in it was run") from None

@@ -96,7 +96,7 @@ class Payload:
         return (os.system, (f"touch {Path.cwd() / 'PWNED'}",))
 
 
-def test_hostile_pickle_is_refused_and_never_executed(tmp_path):
+def test_hostile_pickle_is_refused_and_never_executed(tmp_path, recwarn):
     path = tmp_path / "evil.pt"
     torch.save({"format": ckpt.FORMAT, "version": 1, "x": Payload()}, path)
     with pytest.raises(CheckpointError, match="refused"):
@@ -106,6 +106,7 @@ def test_hostile_pickle_is_refused_and_never_executed(tmp_path):
     with pytest.raises(CheckpointError):
         load_checkpoint(plain)
     assert not (Path.cwd() / "PWNED").exists()
+    assert [str(w.message) for w in recwarn] == []  # the refusal is the one line a user sees
 
 
 def test_corrupt_truncated_and_foreign_files_are_refused(tmp_path):
