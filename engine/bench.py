@@ -23,6 +23,7 @@ import torch
 from .device import synchronize
 from .generation import generate_indices
 from .models import build_model, detach_state, onednn
+from .models.stepper import stepper_for
 from .samplers import seq_data_iter_sequential
 from .text import tokenize
 from .timing_process import RNN_TUI, SEEDS, TimingProcess
@@ -151,6 +152,13 @@ def generation_chars_per_sec(work: Workload, device, num_preds: int = 300, repea
     return {label: statistics.median(values) for label, values in speeds.items()}
 
 
+def generation_stepper(work: Workload, device) -> str:
+    """Which code ran "fast generate": the C stepper, the torch one, or the model's own forward."""
+    fast = build_model("scratch-rnn", work.vocab_size, work.hidden, path="fast").to(device)
+    stepper = stepper_for(fast, fast.begin_state(1, device))
+    return "model forward" if stepper is None else stepper.NAME
+
+
 def _gflops(product, m: int, k: int, n: int, device, repeats: int) -> float:
     """GFLOP/s of ``product()``, an (m×k)·(k×n) product, after a warm-up."""
     for _ in range(3):
@@ -249,6 +257,7 @@ def _run_benchmark(workloads, labels_for, repeats, batches, device, report, proc
                 float32: _max_difference(losses, float32, label) for label in losses
                 if PATHS[label].autocast == "bf16" and (float32 := label.removesuffix(" bf16")) in losses},
             "generation_chars_per_sec": generation_chars_per_sec(work, device),
+            "generation_stepper": generation_stepper(work, device),
         })
     return results
 

@@ -1,6 +1,8 @@
 """Small shared helpers for tests (tiny configs, event collection)."""
 import random
 
+import torch
+
 from engine.config import TrainConfig
 
 ALPHABET = "abcdefgh"
@@ -22,3 +24,8 @@ def tiny_config(**overrides) -> TrainConfig:
 
 def run_events(trainer):
     return [e.to_dict() for e in trainer.run()]
+
+
+def assert_close_float32(got, want):
+    """Equal up to float32 rounding of sums of ~hidden terms, at the scale of the values (ReLU grows)."""
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=2e-7 * got.shape[-1] ** 0.5 * max(1.0, want.abs().max()))

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from conftest import shared_corpus
+from engine.models import native_stepper
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,5 +114,6 @@ def test_bench_quick_measures_every_path_and_the_paths_agree():
         assert work["max_loss_difference_textbook_vs_fast"] < 1e-5  # the same minibatches, float32 rounding
         assert work["max_loss_difference_textbook_processes"] == 0  # the allocator changes no result
         assert set(work["generation_chars_per_sec"]) == {"textbook predict", "fast generate"}
+        assert work["generation_stepper"] == ("C stepper" if native_stepper.available() else "torch stepper")
         assert all(value > 0 for value in work["matmul_gflops"].values())
     assert report["d2l_training_run_peak_rss_mib"] > 50

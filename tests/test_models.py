@@ -1,13 +1,11 @@
 import pytest
 import torch
 
-from engine.bench import textbook_predict
-from engine.generation import generate_indices
 from engine.models import RNNModel, RNNModelScratch, build_model
 from engine.models.head import linear_cross_entropy
 from engine.models import onednn
 from engine.models.recurrence import onehot_pays, rnn_recurrence, rnn_recurrence_onehot
-from engine.models.stepper import RNNStepper, stepper_for
+from helpers import assert_close_float32
 
 V, H, B, T = 11, 16, 3, 5
 
@@ -97,83 +95,6 @@ def test_fused_output_layer_and_cross_entropy_match_torch_values_and_gradients()
     torch.testing.assert_close(fused, reference, rtol=1e-12, atol=0)
     for got, want in zip(torch.autograd.grad(fused * 3, (Hs, W, b)), expected):
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
-
-
-def assert_close_float32(got, want):
-    """Equal up to float32 rounding of sums of ~hidden terms, at the scale of the values (ReLU grows)."""
-    torch.testing.assert_close(got, want, rtol=1e-5, atol=2e-7 * got.shape[-1] ** 0.5 * max(1.0, want.abs().max()))
-
-
-# the last two have an output layer over SMALL_OUTPUT_BYTES: it is cut into column blocks too
-STEPPER_SHAPES = [(16, 11, 2), (15, 11, 3), (12, 5, 4), (16, 11, 1), (64, 1100, 2), (60, 1200, 3)]
-
-
-@pytest.mark.parametrize("hidden,vocab,blocks", STEPPER_SHAPES)
-@pytest.mark.parametrize("activation", ["tanh", "relu"])
-def test_generation_stepper_gives_the_models_logits(hidden, vocab, blocks, activation):
-    torch.manual_seed(7)
-    net = RNNModelScratch(vocab, hidden, "rnn", "textbook", activation=activation)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.normal_(0, hidden ** -0.5)  # a recurrence that neither dies out nor amplifies rounding
-    tokens = torch.randint(0, vocab, (12,))
-    state = (torch.randn(1, hidden),)
-    stepper = RNNStepper(net, state[0], blocks)
-    with torch.no_grad():
-        for token in tokens:
-            expected, state = net(token.view(1, 1), state)
-            logits = stepper.logits(token.view(1))
-            assert logits.shape == expected.shape  # padding columns never reach the caller
-            assert_close_float32(logits, expected)
-            assert_close_float32(stepper.state()[0], state[0])
-
-
-@pytest.mark.parametrize("blocks", [1, 3])
-def test_feeding_a_prompt_to_the_stepper_gives_the_models_state(blocks):
-    torch.manual_seed(11)
-    net = RNNModelScratch(11, 15, "rnn", "textbook")
-    with torch.no_grad():
-        for p in net.parameters():
-            p.normal_(0, 15 ** -0.5)
-        prompt, H0 = torch.randint(0, 11, (9,)), torch.randn(1, 15)
-        _, (expected,) = net(prompt.view(1, -1), (H0,))
-        stepper = RNNStepper(net, H0, blocks)
-        stepper.feed(prompt)
-    assert_close_float32(stepper.state()[0], expected)
-
-
-@pytest.mark.parametrize("hidden,vocab,blocks", STEPPER_SHAPES)
-def test_greedy_steps_choose_what_the_textbook_predict_loop_chooses(hidden, vocab, blocks):
-    torch.manual_seed(3)
-    net = RNNModelScratch(vocab, hidden, "rnn", "textbook")
-    with torch.no_grad():
-        for p in net.parameters():
-            p.normal_(0, 0.3)
-    chosen = textbook_predict(net, [1, 2], 40, "cpu")[2:]
-    with torch.inference_mode():
-        _, state = net(torch.tensor([[1]]), net.begin_state(1))
-        stepper = RNNStepper(net, state[0], blocks)
-        assert stepper.greedy(torch.tensor([2]), 40).tolist() == chosen
-
-
-def test_generation_yields_outside_inference_mode_and_equals_the_textbook_loop():
-    torch.manual_seed(5)
-    net = RNNModelScratch(V, H, "rnn", "fast")
-    with torch.no_grad():
-        for p in net.parameters():
-            p.normal_(0, 0.5)
-    produced = []
-    for index in generate_indices(net, [1, 2, 3], 50):  # 50: more than one chunk of tokens
-        assert not torch.is_inference_mode_enabled()  # the caller's code runs in its own mode
-        produced.append(index)
-    assert produced == textbook_predict(net, [1, 2, 3], 50, "cpu")[3:]
-    assert net.training  # the model's mode is given back
-
-
-def test_stepper_is_used_only_for_the_scratch_rnn_on_the_cpu():
-    assert isinstance(stepper_for(RNNModelScratch(V, H), (torch.zeros(1, H),)), RNNStepper)
-    assert stepper_for(RNNModelScratch(V, H, "gru"), (torch.zeros(1, H),)) is None
-    assert stepper_for(RNNModel(V, H, "rnn"), (torch.zeros(1, 1, H),)) is None
 
 
 def test_one_hot_matmul_is_exactly_a_row_gather_in_float32():

@@ -95,8 +95,9 @@ def run_bench(quick: bool, repeats: int, device: str, as_json: bool) -> int:
         for name, value in work["matmul_gflops"].items():
             click.echo(f"  matmul roofline {name}: {value:.1f} GFLOP/s")
         gen = work["generation_chars_per_sec"]
+        ratio = gen["fast generate"] / gen["textbook predict"]
         click.echo(f"  generation (greedy, batch 1): textbook {gen['textbook predict']:,.0f} chars/s, ours "
-                   f"{gen['fast generate']:,.0f} chars/s ({gen['fast generate'] / gen['textbook predict']:.1f}×)")
+                   f"({work['generation_stepper']}) {gen['fast generate']:,.0f} chars/s ({ratio:.1f}×)")
         for label, difference in work["max_loss_difference_bf16_vs_float32"].items():
             click.echo(f"  {label} bf16 vs float32, same minibatches: max loss difference {difference:.2e}")
         if work["max_loss_difference_textbook_vs_fast"] is not None:

@@ -1,5 +1,8 @@
 """One-token steps of the scratch RNN for generation, with the weights laid out for speed.
 
+Two steppers: the C one (native_stepper.py, about twice as fast) for float32 models where the
+install could build it, and this torch one everywhere else on the CPU.
+
 Generating is a chain of (1×h)·(h×h) and (1×h)·(h×V) products. The CPU BLAS runs such
 matrix-vector products on one core, so the columns of a large weight matrix are cut into one
 block per thread and multiplied with one batched product (each column is still the same dot
@@ -13,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from . import native_stepper
+from .native_stepper import NativeRNNStepper
 from .scratch import RNNModelScratch
 
 
@@ -30,6 +35,8 @@ SMALL_OUTPUT_BYTES = 256 * 1024
 
 class RNNStepper:
     """Greedy or sampled steps of a vanilla ``RNNModelScratch`` from a hidden state H: (1, h)."""
+
+    NAME = "torch stepper"
 
     def __init__(self, model, H: torch.Tensor, blocks: int):
         self.vocab_size, self.relu = model.vocab_size, model.activation == "relu"
@@ -95,13 +102,16 @@ class RNNStepper:
         return (self._vectors[self._current].view(1, self.h).clone(),)
 
 
-def stepper_for(model, state) -> RNNStepper | None:
-    """A stepper where it pays (the vanilla scratch RNN on the CPU), else None."""
+def stepper_for(model, state) -> RNNStepper | NativeRNNStepper | None:
+    """A stepper where it pays (the vanilla scratch RNN on the CPU), else None: the C one for a
+    float32 model when it was built, else this module's."""
     H = state[0]
     if not isinstance(model, RNNModelScratch) or model.cell != "rnn":
         return None
     if H.device.type != "cpu" or H.shape != (1, model.num_hiddens):
         return None
+    if native_stepper.available() and model.W_hh.dtype == H.dtype == torch.float32:
+        return NativeRNNStepper(model, H)
     threads = max(1, min(torch.get_num_threads(), 8))
     blocks = max(k for k in range(1, threads + 1) if model.num_hiddens % k == 0)
     return RNNStepper(model, H, blocks)

@@ -1,0 +1,160 @@
+"""Generation's steppers (torch and C) against the textbook model and its predict loop."""
+import shutil
+import sysconfig
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.bench import textbook_predict
+from engine.generation import generate_indices
+from engine.models import RNNModel, RNNModelScratch
+from engine.models import native_stepper
+from engine.models.native_stepper import NativeRNNStepper
+from engine.models.stepper import RNNStepper, stepper_for
+from helpers import assert_close_float32
+
+V, H = 11, 16
+KINDS = ["torch", "native"]
+
+
+def _compiler_and_headers() -> bool:
+    """What setuptools needs to build the C stepper: this Python's C compiler and its headers."""
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    return shutil.which(compiler) is not None and (Path(sysconfig.get_paths()["include"]) / "Python.h").exists()
+
+
+def test_the_c_stepper_is_built_wherever_the_install_could_build_it():
+    if not _compiler_and_headers():
+        pytest.skip("no C compiler or Python headers here: the install skips the C stepper by design")
+    assert native_stepper.available(), "a compiler and headers are here but engine.models._native_rnn is not"
+
+
+def make_stepper(kind, net, H0, blocks):
+    if kind == "torch":
+        return RNNStepper(net, H0, blocks)
+    if not native_stepper.available():
+        pytest.skip("the C stepper was not built (no C compiler at install time)")
+    return NativeRNNStepper(net, H0)
+
+
+# the last two have an output layer over SMALL_OUTPUT_BYTES: the torch stepper cuts it into column
+# blocks too; none of the sizes is a whole number of the C stepper's 16-float vectors but 16
+STEPPER_SHAPES = [(16, 11, 2), (15, 11, 3), (12, 5, 4), (16, 11, 1), (64, 1100, 2), (60, 1200, 3)]
+
+
+def _recurrent_net(vocab, hidden, activation="tanh", seed=7):
+    torch.manual_seed(seed)
+    net = RNNModelScratch(vocab, hidden, "rnn", "textbook", activation=activation)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0, hidden ** -0.5)  # a recurrence that neither dies out nor amplifies rounding
+    return net
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("hidden,vocab,blocks", STEPPER_SHAPES)
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_generation_stepper_gives_the_models_logits(kind, hidden, vocab, blocks, activation):
+    net = _recurrent_net(vocab, hidden, activation)
+    tokens = torch.randint(0, vocab, (12,))
+    state = (torch.randn(1, hidden),)
+    stepper = make_stepper(kind, net, state[0], blocks)
+    with torch.no_grad():
+        for token in tokens:
+            expected, state = net(token.view(1, 1), state)
+            logits = stepper.logits(token.view(1))
+            assert logits.shape == expected.shape  # padding columns never reach the caller
+            assert_close_float32(logits, expected)
+            assert_close_float32(stepper.state()[0], state[0])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("blocks", [1, 3])
+def test_feeding_a_prompt_to_the_stepper_gives_the_models_state(kind, blocks):
+    net = _recurrent_net(11, 15, seed=11)
+    with torch.no_grad():
+        prompt, H0 = torch.randint(0, 11, (9,)), torch.randn(1, 15)
+        _, (expected,) = net(prompt.view(1, -1), (H0,))
+        stepper = make_stepper(kind, net, H0, blocks)
+        stepper.feed(prompt)
+    assert_close_float32(stepper.state()[0], expected)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("hidden,vocab,blocks", STEPPER_SHAPES)
+def test_greedy_steps_choose_what_the_textbook_predict_loop_chooses(kind, hidden, vocab, blocks):
+    torch.manual_seed(3)
+    net = RNNModelScratch(vocab, hidden, "rnn", "textbook")
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0, 0.3)
+    chosen = textbook_predict(net, [1, 2], 40, "cpu")[2:]
+    with torch.inference_mode():
+        _, state = net(torch.tensor([[1]]), net.begin_state(1))
+        stepper = make_stepper(kind, net, state[0], blocks)
+        assert stepper.greedy(torch.tensor([2]), 40).tolist() == chosen
+
+
+def test_c_tanh_is_within_a_few_float32_ulps_of_tanh_everywhere():
+    """A state after one step from H = 0 with W_hh = 0 is tanh(W_xh[x] + b_h): the C tanh, exposed."""
+    width = 4096
+    net = RNNModelScratch(1, width, "rnn", "textbook")
+    x = torch.cat([torch.linspace(-12, 12, width // 2), torch.linspace(-1e-3, 1e-3, width // 4),
+                   torch.tensor([0.0, 9.0, -9.0, 8.99, 1e-30, -1e-30, 20.0, -20.0]),
+                   torch.linspace(-0.6, 0.6, width // 4 - 8)])
+    with torch.no_grad():
+        net.W_hh.zero_()
+        net.b_h.zero_()
+        net.W_xh.copy_(x[None])
+    stepper = make_stepper("native", net, torch.zeros(1, width), 1)
+    stepper.feed(torch.tensor([0]))
+    got, want = stepper.state()[0][0].double(), torch.tanh(x.double())
+    ulp = (want.float().nextafter(torch.tensor(2.0)) - want.float()).double().abs()
+    assert ((got - want).abs() / ulp).max() <= 4
+    assert torch.equal(got.sign(), want.sign()) and got.abs().max() <= 1
+
+
+def test_c_greedy_breaks_ties_and_meets_nan_as_torch_argmax_does():
+    net = RNNModelScratch(6, 16, "rnn", "textbook")
+    with torch.no_grad():
+        net.W_hq.zero_()
+        net.b_q.copy_(torch.tensor([0.0, 2.0, 1.0, 2.0, 0.0, 0.0]))  # a tie: the first of 1 and 3
+        stepper = make_stepper("native", net, torch.zeros(1, 16), 1)
+        assert stepper.greedy(torch.tensor([0]), 3).tolist() == [1, 1, 1]
+        net.b_q[4] = float("nan")  # torch.argmax takes NaN as the largest
+        stepper = make_stepper("native", net, torch.zeros(1, 16), 1)
+        assert stepper.greedy(torch.tensor([0]), 2).tolist() == [4, 4]
+
+
+def test_c_stepper_refuses_a_token_outside_the_vocabulary():
+    net = RNNModelScratch(V, H, "rnn", "textbook")
+    stepper = make_stepper("native", net, torch.zeros(1, H), 1)
+    with pytest.raises(IndexError, match="outside the vocabulary"):
+        stepper.greedy(torch.tensor([V]), 2)
+    with pytest.raises(IndexError):
+        stepper.feed(torch.tensor([0, -1]))
+
+
+def test_generation_yields_outside_inference_mode_and_equals_the_textbook_loop():
+    torch.manual_seed(5)
+    net = RNNModelScratch(V, H, "rnn", "fast")
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0, 0.5)
+    produced = []
+    for index in generate_indices(net, [1, 2, 3], 50):  # 50: more than one chunk of tokens
+        assert not torch.is_inference_mode_enabled()  # the caller's code runs in its own mode
+        produced.append(index)
+    assert produced == textbook_predict(net, [1, 2, 3], 50, "cpu")[3:]
+    assert net.training  # the model's mode is given back
+
+
+def test_stepper_is_used_only_for_the_scratch_rnn_on_the_cpu():
+    chosen = stepper_for(RNNModelScratch(V, H), (torch.zeros(1, H),))
+    assert isinstance(chosen, NativeRNNStepper if native_stepper.available() else RNNStepper)
+    # the C stepper computes in float32: a float64 model keeps the torch one
+    assert isinstance(stepper_for(RNNModelScratch(V, H).double(), (torch.zeros(1, H, dtype=torch.float64),)),
+                      RNNStepper)
+    assert stepper_for(RNNModelScratch(V, H, "gru"), (torch.zeros(1, H),)) is None
+    assert stepper_for(RNNModel(V, H, "rnn"), (torch.zeros(1, 1, H),)) is None
