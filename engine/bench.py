@@ -156,7 +156,7 @@ def generation_stepper(work: Workload, device) -> str:
     """Which code ran "fast generate": the C stepper, the torch one, or the model's own forward."""
     fast = build_model("scratch-rnn", work.vocab_size, work.hidden, path="fast").to(device)
     stepper = stepper_for(fast, fast.begin_state(1, device))
-    return "model forward" if stepper is None else stepper.NAME
+    return "model forward" if stepper is None else stepper.name
 
 
 def _gflops(product, m: int, k: int, n: int, device, repeats: int) -> float:

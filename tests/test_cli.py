@@ -114,6 +114,7 @@ def test_bench_quick_measures_every_path_and_the_paths_agree():
         assert work["max_loss_difference_textbook_vs_fast"] < 1e-5  # the same minibatches, float32 rounding
         assert work["max_loss_difference_textbook_processes"] == 0  # the allocator changes no result
         assert set(work["generation_chars_per_sec"]) == {"textbook predict", "fast generate"}
-        assert work["generation_stepper"] == ("C stepper" if native_stepper.available() else "torch stepper")
+        assert work["generation_stepper"] == (f"C stepper, {native_stepper.instruction_set()}" if native_stepper.pays()
+                                             else "torch stepper")
         assert all(value > 0 for value in work["matmul_gflops"].values())
     assert report["d2l_training_run_peak_rss_mib"] > 50

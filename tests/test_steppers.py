@@ -15,7 +15,9 @@ from engine.models.stepper import RNNStepper, stepper_for
 from helpers import assert_close_float32
 
 V, H = 11, 16
-KINDS = ["torch", "native"]
+# the torch stepper, then the C stepper with each instruction set's kernels (those the CPU lacks skip)
+INSTRUCTION_SETS = ["avx512", "avx2", "generic"]
+KINDS = ["torch"] + [f"c-{name}" for name in INSTRUCTION_SETS]
 
 
 def _compiler_and_headers() -> bool:
@@ -30,11 +32,25 @@ def test_the_c_stepper_is_built_wherever_the_install_could_build_it():
     assert native_stepper.available(), "a compiler and headers are here but engine.models._native_rnn is not"
 
 
-def make_stepper(kind, net, H0, blocks):
+@pytest.fixture(autouse=True)
+def _restore_the_default_kernels():
+    chosen = native_stepper.instruction_set()
+    yield
+    if chosen is not None:
+        native_stepper._native_rnn.use(chosen)
+
+
+def make_stepper(kind, net, H0, blocks=1):
+    """``kind``: "torch", or "c-" and an instruction set ("c" alone: the kernels chosen at import)."""
     if kind == "torch":
         return RNNStepper(net, H0, blocks)
     if not native_stepper.available():
         pytest.skip("the C stepper was not built (no C compiler at install time)")
+    _, _, name = kind.partition("-")
+    if name:
+        if name not in native_stepper._native_rnn.instruction_sets():
+            pytest.skip(f"this CPU does not run the {name} kernels")
+        native_stepper._native_rnn.use(name)
     return NativeRNNStepper(net, H0)
 
 
@@ -96,7 +112,8 @@ def test_greedy_steps_choose_what_the_textbook_predict_loop_chooses(kind, hidden
         assert stepper.greedy(torch.tensor([2]), 40).tolist() == chosen
 
 
-def test_c_tanh_is_within_a_few_float32_ulps_of_tanh_everywhere():
+@pytest.mark.parametrize("name", INSTRUCTION_SETS)
+def test_c_tanh_is_within_a_few_float32_ulps_of_tanh_everywhere(name):
     """A state after one step from H = 0 with W_hh = 0 is tanh(W_xh[x] + b_h): the C tanh, exposed."""
     width = 4096
     net = RNNModelScratch(1, width, "rnn", "textbook")
@@ -107,7 +124,7 @@ def test_c_tanh_is_within_a_few_float32_ulps_of_tanh_everywhere():
         net.W_hh.zero_()
         net.b_h.zero_()
         net.W_xh.copy_(x[None])
-    stepper = make_stepper("native", net, torch.zeros(1, width), 1)
+    stepper = make_stepper(f"c-{name}", net, torch.zeros(1, width))
     stepper.feed(torch.tensor([0]))
     got, want = stepper.state()[0][0].double(), torch.tanh(x.double())
     ulp = (want.float().nextafter(torch.tensor(2.0)) - want.float()).double().abs()
@@ -115,21 +132,22 @@ def test_c_tanh_is_within_a_few_float32_ulps_of_tanh_everywhere():
     assert torch.equal(got.sign(), want.sign()) and got.abs().max() <= 1
 
 
-def test_c_greedy_breaks_ties_and_meets_nan_as_torch_argmax_does():
+@pytest.mark.parametrize("name", INSTRUCTION_SETS)
+def test_c_greedy_breaks_ties_and_meets_nan_as_torch_argmax_does(name):
     net = RNNModelScratch(6, 16, "rnn", "textbook")
     with torch.no_grad():
         net.W_hq.zero_()
         net.b_q.copy_(torch.tensor([0.0, 2.0, 1.0, 2.0, 0.0, 0.0]))  # a tie: the first of 1 and 3
-        stepper = make_stepper("native", net, torch.zeros(1, 16), 1)
+        stepper = make_stepper(f"c-{name}", net, torch.zeros(1, 16))
         assert stepper.greedy(torch.tensor([0]), 3).tolist() == [1, 1, 1]
         net.b_q[4] = float("nan")  # torch.argmax takes NaN as the largest
-        stepper = make_stepper("native", net, torch.zeros(1, 16), 1)
+        stepper = make_stepper(f"c-{name}", net, torch.zeros(1, 16))
         assert stepper.greedy(torch.tensor([0]), 2).tolist() == [4, 4]
 
 
 def test_c_stepper_refuses_a_token_outside_the_vocabulary():
     net = RNNModelScratch(V, H, "rnn", "textbook")
-    stepper = make_stepper("native", net, torch.zeros(1, H), 1)
+    stepper = make_stepper("c", net, torch.zeros(1, H))
     with pytest.raises(IndexError, match="outside the vocabulary"):
         stepper.greedy(torch.tensor([V]), 2)
     with pytest.raises(IndexError):
@@ -150,9 +168,21 @@ def test_generation_yields_outside_inference_mode_and_equals_the_textbook_loop()
     assert net.training  # the model's mode is given back
 
 
+def test_the_best_kernels_the_cpu_runs_are_chosen_and_an_unknown_set_is_refused():
+    if not native_stepper.available():
+        pytest.skip("the C stepper was not built (no C compiler at install time)")
+    module = native_stepper._native_rnn
+    assert module.instruction_sets()[-1] == "generic"  # runs everywhere, chosen last
+    assert module.in_use() == module.instruction_sets()[0]
+    with pytest.raises(ValueError, match="no kernels for sse9"):
+        module.use("sse9")
+    module.use("generic")  # built and tested everywhere, but slower than the torch stepper: not chosen
+    assert isinstance(stepper_for(RNNModelScratch(V, H), (torch.zeros(1, H),)), RNNStepper)
+
+
 def test_stepper_is_used_only_for_the_scratch_rnn_on_the_cpu():
     chosen = stepper_for(RNNModelScratch(V, H), (torch.zeros(1, H),))
-    assert isinstance(chosen, NativeRNNStepper if native_stepper.available() else RNNStepper)
+    assert isinstance(chosen, NativeRNNStepper if native_stepper.pays() else RNNStepper)
     # the C stepper computes in float32: a float64 model keeps the torch one
     assert isinstance(stepper_for(RNNModelScratch(V, H).double(), (torch.zeros(1, H, dtype=torch.float64),)),
                       RNNStepper)
