@@ -142,8 +142,9 @@ static PyObject *feed(PyObject *self, PyObject *args)
     for (Py_ssize_t t = 0; t < count; t++)
         if (!check_token(&m, tokens[t]))
             return NULL;
+    const kernels_t *chosen = kernels; /* read under the GIL: use() may change it */
     Py_BEGIN_ALLOW_THREADS
-    kernels->feed_tokens(&m, tokens, count);
+    chosen->feed_tokens(&m, tokens, count);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
@@ -170,8 +171,9 @@ static PyObject *greedy(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "O!LnK", &PyTuple_Type, &layout, &token, &count, &address) ||
         !parse_model(layout, &m) || !check_token(&m, token))
         return NULL;
+    const kernels_t *chosen = kernels; /* read under the GIL: use() may change it */
     Py_BEGIN_ALLOW_THREADS
-    kernels->greedy_tokens(&m, token, count, (int64_t *)(uintptr_t)address);
+    chosen->greedy_tokens(&m, token, count, (int64_t *)(uintptr_t)address);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
