@@ -131,8 +131,10 @@ def textbook_predict(model, prefix: list[int], num_preds: int, device) -> list[i
     return outputs
 
 
-def generation_chars_per_sec(work: Workload, device, num_preds: int = 300, repeats: int = 5) -> dict[str, float]:
-    """Greedy characters per second, batch 1: the seeds' predict loop and ours, alternating; medians."""
+def generation_chars_per_sec(work: Workload, device, num_preds: int = 300,
+                             repeats: int = 5) -> tuple[dict[str, float], str]:
+    """Greedy characters per second, batch 1: the seeds' predict loop and ours, alternating; medians.
+    Also which code ran ours: the C stepper, the torch one, or the model's own forward."""
     torch.manual_seed(0)
     textbook = build_model("scratch-rnn", work.vocab_size, work.hidden, path="textbook").to(device)
     fast = build_model("scratch-rnn", work.vocab_size, work.hidden, path="fast").to(device)
@@ -149,14 +151,9 @@ def generation_chars_per_sec(work: Workload, device, num_preds: int = 300, repea
             run()
             synchronize(device)
             speeds[label].append(num_preds / (time.perf_counter() - started))
-    return {label: statistics.median(values) for label, values in speeds.items()}
-
-
-def generation_stepper(work: Workload, device) -> str:
-    """Which code ran "fast generate": the C stepper, the torch one, or the model's own forward."""
-    fast = build_model("scratch-rnn", work.vocab_size, work.hidden, path="fast").to(device)
     stepper = stepper_for(fast, fast.begin_state(1, device))
-    return "model forward" if stepper is None else stepper.name
+    return ({label: statistics.median(values) for label, values in speeds.items()},
+            "model forward" if stepper is None else stepper.name)
 
 
 def _gflops(product, m: int, k: int, n: int, device, repeats: int) -> float:
@@ -239,6 +236,7 @@ def _run_benchmark(workloads, labels_for, repeats, batches, device, report, proc
         gemm_out = matmul_gflops(work.vocab_size, work.hidden, work.batch_size * work.num_steps, device)
         packed = packed_matmul_gflops(work.batch_size, work.hidden, work.hidden, device)
         agree = _max_difference(losses, "textbook scratch-rnn", "fast scratch-rnn")
+        generation_speeds, generation_stepper = generation_chars_per_sec(work, device)
         results["workloads"].append({
             "name": work.name, "vocab_size": work.vocab_size, "hidden": work.hidden, "batch_size": work.batch_size,
             "num_steps": work.num_steps, "tokens": len(work.corpus), "minibatches_timed": batches,
@@ -256,8 +254,8 @@ def _run_benchmark(workloads, labels_for, repeats, batches, device, report, proc
             "max_loss_difference_bf16_vs_float32": {
                 float32: _max_difference(losses, float32, label) for label in losses
                 if PATHS[label].autocast == "bf16" and (float32 := label.removesuffix(" bf16")) in losses},
-            "generation_chars_per_sec": generation_chars_per_sec(work, device),
-            "generation_stepper": generation_stepper(work, device),
+            "generation_chars_per_sec": generation_speeds,
+            "generation_stepper": generation_stepper,
         })
     return results
 
