@@ -22,7 +22,8 @@ import torch
 
 from .device import synchronize
 from .generation import generate_indices
-from .models import build_model, detach_state, onednn
+from .models import build_model, detach_state, native_recurrence, onednn
+from .models.recurrence import recurrence_name
 from .models.stepper import stepper_for
 from .samplers import seq_data_iter_sequential
 from .text import tokenize
@@ -182,6 +183,20 @@ def packed_matmul_gflops(m: int, k: int, n: int, device, repeats: int = 20) -> f
     return _gflops(lambda: product(a), m, k, n, device, repeats)
 
 
+def c_recurrence_gflops(work: Workload, device, repeats: int = 5) -> float | None:
+    """The C recurrence's steps, forward then backward, at the workload's shape; None where it does not run."""
+    T, B, h = work.num_steps, work.batch_size, work.hidden
+    W = torch.randn(h, h, device=device) * h ** -0.5
+    if not native_recurrence.pays(W):
+        return None
+    states, grad, slope = torch.randn(T + 1, B, h), torch.randn(T, B, h), torch.rand(T, B, h)
+
+    def steps():
+        native_recurrence.forward_steps(states, W, relu=False)
+        native_recurrence.backward_steps(grad, slope, W)
+    return _gflops(steps, B * (2 * T - 1), h, h, device, repeats)
+
+
 def flops_per_token(work: Workload) -> float:
     """Useful matmul work of the scratch RNN per token, forward + backward (3× forward)."""
     h, v = work.hidden, work.vocab_size
@@ -235,6 +250,7 @@ def _run_benchmark(workloads, labels_for, repeats, batches, device, report, proc
         # the output layer in the layout the fast path computes it: logitsᵀ = W_hqᵀ·Hᵀ
         gemm_out = matmul_gflops(work.vocab_size, work.hidden, work.batch_size * work.num_steps, device)
         packed = packed_matmul_gflops(work.batch_size, work.hidden, work.hidden, device)
+        in_c = c_recurrence_gflops(work, device)
         agree = _max_difference(losses, "textbook scratch-rnn", "fast scratch-rnn")
         generation_speeds, generation_stepper = generation_chars_per_sec(work, device)
         results["workloads"].append({
@@ -245,7 +261,11 @@ def _run_benchmark(workloads, labels_for, repeats, batches, device, report, proc
             "achieved_gflops_scratch": {k: medians[k] * flops_per_token(work) / 1e9 for k in medians
                                         if "scratch" in k},
             "matmul_gflops": {"recurrence (B×h)·(h×h)": gemm, "output (V×h)·(h×TB)": gemm_out,
-                              **({"recurrence, weight packed (oneDNN)": packed} if packed else {})},
+                              **({"recurrence, weight packed (oneDNN)": packed} if packed else {}),
+                              **({"recurrence steps in C, forward + backward": in_c} if in_c else {})},
+            "fast_recurrence": recurrence_name(torch.empty(work.vocab_size, work.hidden, device=device),
+                                               torch.empty(work.hidden, work.hidden, device=device),
+                                               work.batch_size),
             "max_loss_difference_textbook_vs_fast": agree,
             # the same loop in both processes: the allocator must not change a result
             "max_loss_difference_textbook_processes": _max_difference(losses, "textbook scratch-rnn",

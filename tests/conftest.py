@@ -1,4 +1,5 @@
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,15 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RNN_TUI_DATA", str(SHARED_CORPORA) if SHARED_CORPORA.is_dir() else str(tmp_path / "data"))
     monkeypatch.setenv("NO_COLOR", "1")
+
+
+@pytest.fixture(autouse=True)
+def _default_c_kernels():
+    """Tests may pick the C module's kernels for an instruction set (helpers.use_c_kernels): undone after."""
+    yield
+    native_stepper = sys.modules.get("engine.models.native_stepper")  # not imported here: tests time imports
+    if native_stepper is not None and native_stepper.available():
+        native_stepper._native_rnn.use(native_stepper._native_rnn.instruction_sets()[0])  # the import's choice
 
 
 def shared_corpus(name: str) -> Path:

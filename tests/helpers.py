@@ -1,9 +1,11 @@
 """Small shared helpers for tests (tiny configs, event collection)."""
 import random
 
+import pytest
 import torch
 
 from engine.config import TrainConfig
+from engine.models import native_stepper
 
 ALPHABET = "abcdefgh"
 
@@ -26,6 +28,43 @@ def run_events(trainer):
     return [e.to_dict() for e in trainer.run()]
 
 
+def assert_fast_rnn_equals_textbook(vocab: int, hidden: int, batch: int, steps: int, seed: int) -> None:
+    """The fast scratch RNN's loss and every gradient against the textbook model's, same weights, float32."""
+    from engine.models import RNNModelScratch
+    torch.manual_seed(seed)
+    fast = RNNModelScratch(vocab, hidden, "rnn", "fast")
+    with torch.no_grad():
+        for p in fast.parameters():
+            p.normal_(0, hidden ** -0.5)
+    textbook = RNNModelScratch(vocab, hidden, "rnn", "textbook")
+    textbook.load_state_dict(fast.state_dict())
+    g = torch.Generator().manual_seed(seed + 1)
+    X, Y = torch.randint(0, vocab, (batch, steps), generator=g), torch.randint(0, vocab, (batch, steps), generator=g)
+    losses = []
+    for net in (fast, textbook):
+        loss, _ = net.loss(X, Y, net.begin_state(batch))
+        loss.backward()
+        losses.append(loss.item())
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+    for (name, p), q in zip(fast.named_parameters(), textbook.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
 def assert_close_float32(got, want):
     """Equal up to float32 rounding of sums of ~hidden terms, at the scale of the values (ReLU grows)."""
     torch.testing.assert_close(got, want, rtol=1e-5, atol=2e-7 * got.shape[-1] ** 0.5 * max(1.0, want.abs().max()))
+
+
+# the C module's kernels, one copy per instruction set (engine/models/native_rnn.c), best first
+INSTRUCTION_SETS = ["avx512", "avx2", "generic"]
+
+
+def use_c_kernels(name: str = "") -> None:
+    """Use the C module's kernels for instruction set ``name`` ("": those chosen at import); skip the
+    test where the module was not built or the CPU does not run that set. conftest restores the choice."""
+    if not native_stepper.available():
+        pytest.skip("engine.models._native_rnn was not built (no C compiler with OpenMP at install time)")
+    if name:
+        if name not in native_stepper._native_rnn.instruction_sets():
+            pytest.skip(f"this CPU does not run the {name} kernels")
+        native_stepper._native_rnn.use(name)

@@ -4,9 +4,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from conftest import shared_corpus
-from engine.models import native_stepper
+from engine.models import native_recurrence, native_stepper
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -117,4 +118,7 @@ def test_bench_quick_measures_every_path_and_the_paths_agree():
         assert work["generation_stepper"] == (f"C stepper, {native_stepper.instruction_set()}" if native_stepper.pays()
                                              else "torch stepper")
         assert all(value > 0 for value in work["matmul_gflops"].values())
+        in_c = native_recurrence.pays(torch.zeros(1, 1))  # the fast path's steps, and their roofline row
+        assert work["fast_recurrence"].startswith("C, ") == in_c
+        assert ("recurrence steps in C, forward + backward" in work["matmul_gflops"]) == in_c
     assert report["d2l_training_run_peak_rss_mib"] > 50

@@ -3,9 +3,9 @@ import torch
 
 from engine.models import RNNModel, RNNModelScratch, build_model
 from engine.models.head import linear_cross_entropy
-from engine.models import onednn
+from engine.models import native_recurrence, onednn
 from engine.models.recurrence import onehot_pays, rnn_recurrence, rnn_recurrence_onehot
-from helpers import assert_close_float32
+from helpers import assert_close_float32, assert_fast_rnn_equals_textbook
 
 V, H, B, T = 11, 16, 3, 5
 
@@ -155,7 +155,8 @@ def test_fused_one_hot_recurrence_equals_autograd_in_float32(relu):
 
 
 @needs_onednn
-def test_fast_rnn_uses_the_fused_one_hot_product_for_a_small_vocabulary_only():
+def test_fast_rnn_uses_the_fused_one_hot_product_for_a_small_vocabulary_only(monkeypatch):
+    monkeypatch.setattr(native_recurrence, "pays", lambda W_hh: False)  # where it pays, its steps are faster
     assert onehot_pays(torch.zeros(28, 512), torch.zeros(512, 512), 32)  # d2l's shape
     assert not onehot_pays(torch.zeros(28, 512), torch.zeros(512, 512), 1)  # generating: one row a step
     assert not onehot_pays(torch.zeros(5511, 256), torch.zeros(256, 256), 32)  # the Tang poems: a gather
@@ -166,28 +167,13 @@ def test_fast_rnn_uses_the_fused_one_hot_product_for_a_small_vocabulary_only():
 @pytest.mark.parametrize("with_onednn", [True, False])
 @pytest.mark.parametrize("vocab", [V, 3 * H])  # one-hot block fused where oneDNN is, a gather otherwise
 def test_fast_path_equals_textbook_in_float32_with_and_without_onednn(monkeypatch, with_onednn, vocab):
+    """The torch steps (the C recurrence has its own tests): oneDNN's packed ones, and torch's plain ones."""
+    monkeypatch.setattr(native_recurrence, "pays", lambda W_hh: False)
     if with_onednn and not onednn.usable(torch.zeros(1)):
         pytest.skip("torch was built without oneDNN")
     if not with_onednn:
         monkeypatch.setattr(onednn, "usable", lambda weight: False)
-    torch.manual_seed(10)
-    fast = RNNModelScratch(vocab, H, "rnn", "fast")
-    with torch.no_grad():
-        for p in fast.parameters():
-            p.normal_(0, H ** -0.5)
-    textbook = RNNModelScratch(vocab, H, "rnn", "textbook")
-    textbook.load_state_dict(fast.state_dict())
-    g = torch.Generator().manual_seed(11)
-    batch = onednn.MIN_BATCH
-    X, Y = torch.randint(0, vocab, (batch, T), generator=g), torch.randint(0, vocab, (batch, T), generator=g)
-    losses = []
-    for net in (fast, textbook):
-        loss, _ = net.loss(X, Y, net.begin_state(batch))
-        loss.backward()
-        losses.append(loss.item())
-    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
-    for (name, p), q in zip(fast.named_parameters(), textbook.parameters()):
-        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-6, msg=name)
+    assert_fast_rnn_equals_textbook(vocab, H, batch=onednn.MIN_BATCH, steps=T, seed=10)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])

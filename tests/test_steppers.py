@@ -12,12 +12,12 @@ from engine.models import RNNModel, RNNModelScratch
 from engine.models import native_stepper
 from engine.models.native_stepper import NativeRNNStepper
 from engine.models.stepper import RNNStepper, stepper_for
-from helpers import assert_close_float32
+from helpers import INSTRUCTION_SETS, assert_close_float32, use_c_kernels
 
 V, H = 11, 16
-# the torch stepper, then the C stepper with each instruction set's kernels (those the CPU lacks skip)
-INSTRUCTION_SETS = ["avx512", "avx2", "generic"]
-KINDS = ["torch"] + [f"c-{name}" for name in INSTRUCTION_SETS]
+# the torch stepper, then the C stepper with each instruction set's kernels (those the CPU lacks skip),
+# then with the best kernels and the output layer's columns split between 2 and 3 threads
+KINDS = ["torch"] + [f"c-{name}" for name in INSTRUCTION_SETS] + ["c-split2", "c-split3"]
 
 
 def _compiler_and_headers() -> bool:
@@ -32,26 +32,25 @@ def test_the_c_stepper_is_built_wherever_the_install_could_build_it():
     assert native_stepper.available(), "a compiler and headers are here but engine.models._native_rnn is not"
 
 
-@pytest.fixture(autouse=True)
-def _restore_the_default_kernels():
-    chosen = native_stepper.instruction_set()
-    yield
-    if chosen is not None:
-        native_stepper._native_rnn.use(chosen)
-
-
 def make_stepper(kind, net, H0, blocks=1):
     """``kind``: "torch", or "c-" and an instruction set ("c" alone: the kernels chosen at import)."""
     if kind == "torch":
         return RNNStepper(net, H0, blocks)
-    if not native_stepper.available():
-        pytest.skip("the C stepper was not built (no C compiler at install time)")
     _, _, name = kind.partition("-")
-    if name:
-        if name not in native_stepper._native_rnn.instruction_sets():
-            pytest.skip(f"this CPU does not run the {name} kernels")
-        native_stepper._native_rnn.use(name)
-    return NativeRNNStepper(net, H0)
+    if not name.startswith("split"):
+        use_c_kernels(name)
+        return NativeRNNStepper(net, H0)
+    use_c_kernels()
+    threads, every_size = torch.get_num_threads(), native_stepper.PARALLEL_OUTPUT_BYTES
+    torch.set_num_threads(int(name.removeprefix("split")))
+    native_stepper.PARALLEL_OUTPUT_BYTES = 0  # whatever the output layer's size
+    try:
+        stepper = NativeRNNStepper(net, H0)
+    finally:
+        torch.set_num_threads(threads)
+        native_stepper.PARALLEL_OUTPUT_BYTES = every_size
+    assert stepper._layout[-1] == int(name.removeprefix("split"))  # the threads the C side is told
+    return stepper
 
 
 # the last two have an output layer over SMALL_OUTPUT_BYTES: the torch stepper cuts it into column

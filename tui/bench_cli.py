@@ -92,6 +92,7 @@ def run_bench(quick: bool, repeats: int, device: str, as_json: bool) -> int:
             gflops = work["achieved_gflops_scratch"].get(label)
             click.echo(f"  {label:<22}{speed:>12,.0f}{work['ratio_to_textbook'].get(label, 0):>12.2f}"
                        f"{'' if gflops is None else f'{gflops:.1f}':>10}")
+        click.echo(f"  fast scratch-rnn's recurrence steps: {work['fast_recurrence']}")
         for name, value in work["matmul_gflops"].items():
             click.echo(f"  matmul roofline {name}: {value:.1f} GFLOP/s")
         gen = work["generation_chars_per_sec"]

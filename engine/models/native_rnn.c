@@ -1,4 +1,5 @@
-/* Generation steps of the vanilla scratch RNN on the CPU, one token at a time, in C.
+/* The vanilla scratch RNN's steps on the CPU in C: generation, one token at a time, and training's
+ * recurrence, every step of a minibatch in one call (native_recurrence_kernels.h).
  *
  * Why C: at batch 1 a step is a (1×h)·(h×h) and a (1×h)·(h×V) product; torch spends more time
  * dispatching its five small ops, and its BLAS matrix-vector product runs at half this loop's
@@ -17,7 +18,11 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define PADDING 16      /* floats: a whole number of vectors of every instruction set below */
 #define BLOCK_VECTORS 8 /* vectors of outputs accumulating in registers while W's rows stream past */
@@ -28,14 +33,26 @@ typedef struct {
     const float *E, *W_hh, *W_hq, *b_q;
     float *H, *scratch, *logits;
     Py_ssize_t hidden, hidden_padded, vocab, vocab_padded;
-    int relu;
+    int relu, output_threads;
 } rnn_t;
+
+/* Training's recurrence, for every step of a minibatch; native_recurrence.py makes the buffers */
+typedef struct {
+    float *seq;         /* forward: states (T+1, B, h), H0 then X_t·W_xh + b_h, made H_1..H_T in place;
+                           backward: (T, B, h), dL/dH_t ⊙ φ'_t, made dL/d(pre-activation_t) in place */
+    const float *slope; /* backward: φ'_t (T, B, h) */
+    const float *W;     /* W_hh (h, h), row-major */
+    float *packed;      /* the weight's column panels: (h rounded up to 32)·h floats */
+    Py_ssize_t steps, batch, hidden;
+    int backward, relu, threads;
+} recurrence_t;
 
 typedef struct {
     const char *name;
     void (*feed_tokens)(const rnn_t *m, const int64_t *tokens, Py_ssize_t count);
     void (*step_token)(const rnn_t *m, int64_t token);
     void (*greedy_tokens)(const rnn_t *m, int64_t token, Py_ssize_t count, int64_t *chosen);
+    void (*recurrence_steps)(const recurrence_t *job);
 } kernels_t;
 
 /* torch.argmax's choice: the first largest, or the first NaN if there is one */
@@ -102,9 +119,9 @@ static const kernels_t *kernels; /* the set in use: the best the CPU runs, or th
 static int parse_model(PyObject *layout, rnn_t *m)
 {
     unsigned long long E, W_hh, W_hq, b_q, H, scratch, logits;
-    if (!PyArg_ParseTuple(layout, "KKKKKKKnnnnp;layout: 7 addresses, 4 sizes, relu", &E, &W_hh, &W_hq,
-                          &b_q, &H, &scratch, &logits, &m->hidden, &m->hidden_padded, &m->vocab,
-                          &m->vocab_padded, &m->relu))
+    if (!PyArg_ParseTuple(layout, "KKKKKKKnnnnpi;layout: 7 addresses, 4 sizes, relu, output threads", &E,
+                          &W_hh, &W_hq, &b_q, &H, &scratch, &logits, &m->hidden, &m->hidden_padded,
+                          &m->vocab, &m->vocab_padded, &m->relu, &m->output_threads))
         return 0;
     m->E = (const float *)(uintptr_t)E;
     m->W_hh = (const float *)(uintptr_t)W_hh;
@@ -116,6 +133,10 @@ static int parse_model(PyObject *layout, rnn_t *m)
     if (m->hidden_padded % PADDING || m->vocab_padded % PADDING || m->hidden > m->hidden_padded ||
         m->vocab > m->vocab_padded || m->vocab < 1) {
         PyErr_SetString(PyExc_ValueError, "layout: sizes are not padded to whole vectors");
+        return 0;
+    }
+    if (m->output_threads < 1) {
+        PyErr_SetString(PyExc_ValueError, "layout: output threads must be at least 1");
         return 0;
     }
     return 1;
@@ -178,6 +199,32 @@ static PyObject *greedy(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *recurrence(PyObject *self, PyObject *args)
+{
+    unsigned long long seq, slope, W;
+    recurrence_t job = {0};
+    if (!PyArg_ParseTuple(args, "KKKnnnppi", &seq, &slope, &W, &job.steps, &job.batch, &job.hidden,
+                          &job.backward, &job.relu, &job.threads))
+        return NULL;
+    if (job.steps < 1 || job.batch < 1 || job.hidden < 1 || job.threads < 1) {
+        PyErr_SetString(PyExc_ValueError, "recurrence: steps, batch, hidden and threads must be positive");
+        return NULL;
+    }
+    job.seq = (float *)(uintptr_t)seq;
+    job.slope = (const float *)(uintptr_t)slope;
+    job.W = (const float *)(uintptr_t)W;
+    size_t bytes = (size_t)((job.hidden + 31) / 32 * 32) * (size_t)job.hidden * sizeof(float);
+    job.packed = aligned_alloc(64, bytes);  /* bytes: a multiple of 128 */
+    if (job.packed == NULL)
+        return PyErr_NoMemory();
+    const kernels_t *chosen = kernels; /* read under the GIL: use() may change it */
+    Py_BEGIN_ALLOW_THREADS
+    chosen->recurrence_steps(&job);
+    Py_END_ALLOW_THREADS
+    free(job.packed);
+    Py_RETURN_NONE;
+}
+
 static PyObject *instruction_sets(PyObject *self, PyObject *unused)
 {
     PyObject *names = PyList_New(0);
@@ -217,6 +264,8 @@ static PyMethodDef methods[] = {
     {"step", step, METH_VARARGS, "step(layout, token): advance H over one token, then write the logits"},
     {"greedy", greedy, METH_VARARGS,
      "greedy(layout, token, count, chosen_address): feed token, then each argmax in turn; int64 choices"},
+    {"recurrence", recurrence, METH_VARARGS,
+     "recurrence(seq, slope, W_hh, steps, batch, hidden, backward, relu, threads): training's steps in place"},
     {"instruction_sets", instruction_sets, METH_NOARGS, "the kernels' instruction sets this CPU runs, best first"},
     {"in_use", in_use, METH_NOARGS, "the instruction set of the kernels in use"},
     {"use", use, METH_VARARGS, "use(name): use that instruction set's kernels (tests compare them)"},

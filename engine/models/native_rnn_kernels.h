@@ -1,4 +1,5 @@
-/* The C stepper's arithmetic for one instruction set; native_rnn.c includes this file once per set.
+/* The C stepper's arithmetic for one instruction set, and training's (native_recurrence_kernels.h);
+ * native_rnn.c includes this file once per set.
  *
  * Before each inclusion: LANES (floats per native vector: 16 for AVX-512, 8 for AVX2, 4 for SSE2
  * or NEON), SUFFIX (appended to every name) and TARGET (the function attribute that lets the compiler
@@ -20,12 +21,13 @@ typedef int32_t ints __attribute__((vector_size(LANES * 4), aligned(4)));
 /* lane by lane, mask ? if_true : if_false (a macro: vectors passed to functions draw ABI notes) */
 #define BLEND(mask, if_true, if_false) ((floats)(((mask) & (ints)(if_true)) | (~(mask) & (ints)(if_false))))
 
-/* y[0:n] = init[0:n] + x[0:k]·W[0:k, 0:n]; W row-major with row stride n; n a multiple of LANES */
-INLINE void NAME(affine)(const float *restrict init, const float *restrict x, const float *restrict W,
-                         Py_ssize_t k, Py_ssize_t n, float *restrict y)
+/* y[j] = init[j] + x[0:k]·W[0:k, j] for j in [first, last); W row-major with row stride n; first,
+ * last and n multiples of LANES */
+INLINE void NAME(affine_columns)(const float *restrict init, const float *restrict x, const float *restrict W,
+                                 Py_ssize_t k, Py_ssize_t n, Py_ssize_t first, Py_ssize_t last, float *restrict y)
 {
-    Py_ssize_t j = 0;
-    for (; j + BLOCK_VECTORS * LANES <= n; j += BLOCK_VECTORS * LANES) {
+    Py_ssize_t j = first;
+    for (; j + BLOCK_VECTORS * LANES <= last; j += BLOCK_VECTORS * LANES) {
         floats acc[BLOCK_VECTORS];
         for (int q = 0; q < BLOCK_VECTORS; q++)
             acc[q] = *(const floats *)(init + j + q * LANES);
@@ -38,12 +40,18 @@ INLINE void NAME(affine)(const float *restrict init, const float *restrict x, co
         for (int q = 0; q < BLOCK_VECTORS; q++)
             *(floats *)(y + j + q * LANES) = acc[q];
     }
-    for (; j < n; j += LANES) {
+    for (; j < last; j += LANES) {
         floats acc = *(const floats *)(init + j);
         for (Py_ssize_t i = 0; i < k; i++)
             acc += x[i] * *(const floats *)(W + i * n + j);
         *(floats *)(y + j) = acc;
     }
+}
+
+INLINE void NAME(affine)(const float *restrict init, const float *restrict x, const float *restrict W,
+                         Py_ssize_t k, Py_ssize_t n, float *restrict y)
+{
+    NAME(affine_columns)(init, x, W, k, n, 0, n, y);
 }
 
 /* tanh(x) = (e^{2x} − 1) / (e^{2x} + 1), with e^{2x} = 2^k·2^f, k = round(2x·log2 e), |f| ≤ ½.
@@ -92,9 +100,25 @@ INLINE void NAME(advance)(const rnn_t *m, int64_t token)
     memcpy(m->H, m->scratch, (size_t)m->hidden_padded * sizeof(float));
 }
 
+KERNEL void NAME(output_share)(const rnn_t *m, int thread, int threads)
+{
+    Py_ssize_t vectors = m->vocab_padded / LANES;
+    NAME(affine_columns)(m->b_q, m->H, m->W_hq, m->hidden, m->vocab_padded, vectors * thread / threads * LANES,
+                         vectors * (thread + 1) / threads * LANES, m->logits);
+}
+
+/* logits = b_q + H·W_hq; a large W_hq (the Tang poems': 5.6 MB) is read by every core, each its own
+   columns: one core alone cannot draw it from memory as fast (native_stepper.py sets output_threads) */
 INLINE void NAME(output)(const rnn_t *m)
 {
-    NAME(affine)(m->b_q, m->H, m->W_hq, m->hidden, m->vocab_padded, m->logits);
+#ifdef _OPENMP
+    if (m->output_threads > 1) {
+#pragma omp parallel num_threads(m->output_threads)
+        NAME(output_share)(m, omp_get_thread_num(), omp_get_num_threads());
+        return;
+    }
+#endif
+    NAME(output_share)(m, 0, 1);
 }
 
 KERNEL void NAME(feed_tokens)(const rnn_t *m, const int64_t *tokens, Py_ssize_t count)
@@ -118,7 +142,10 @@ KERNEL void NAME(greedy_tokens)(const rnn_t *m, int64_t token, Py_ssize_t count,
     }
 }
 
-static const kernels_t NAME(kernels) = {STR(SUFFIX), NAME(feed_tokens), NAME(step_token), NAME(greedy_tokens)};
+#include "native_recurrence_kernels.h"
+
+static const kernels_t NAME(kernels) = {STR(SUFFIX), NAME(feed_tokens), NAME(step_token), NAME(greedy_tokens),
+                                        NAME(recurrence_steps)};
 
 #undef CAT_
 #undef CAT

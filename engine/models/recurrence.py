@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from . import onednn
+from . import native_recurrence, onednn
 
 
 def _activation_slope(Hs: torch.Tensor, relu: bool) -> torch.Tensor:
@@ -35,6 +35,9 @@ def _grad_pre_activations(grad_Hs: torch.Tensor, slope: torch.Tensor, W_hh: torc
     """
     # grad_Hs may be strided (it is whatever the consumers of Hs gave back): one pass, then contiguous steps
     grad_pre = torch.mul(grad_Hs, slope, out=torch.empty_like(slope, memory_format=torch.contiguous_format))
+    if native_recurrence.pays(W_hh):
+        native_recurrence.backward_steps(grad_pre, slope.contiguous(), W_hh.contiguous())
+        return grad_pre
     steps, slopes = grad_pre.unbind(0), slope.unbind(0)
     W_hh_T, batch = W_hh.t(), len(steps[0])
     if onednn.pays(W_hh, batch):
@@ -56,10 +59,13 @@ class RNNRecurrence(torch.autograd.Function):
         states = XW.new_empty((steps + 1, batch, hidden))
         states[0] = H0
         Hs = torch.add(XW, b_h, out=states[1:])  # becomes the output, Hs[t] = H_{t+1}, in place
-        H_prev = states[0]
-        for H_t in Hs.unbind(0):
-            H_t.addmm_(H_prev, W_hh)
-            H_prev = H_t.clamp_(min=0) if relu else H_t.tanh_()
+        if native_recurrence.pays(W_hh):
+            native_recurrence.forward_steps(states, W_hh.contiguous(), relu)
+        else:
+            H_prev = states[0]
+            for H_t in Hs.unbind(0):
+                H_t.addmm_(H_prev, W_hh)
+                H_prev = H_t.clamp_(min=0) if relu else H_t.tanh_()
         ctx.save_for_backward(W_hh, states)
         ctx.relu = relu
         return Hs
@@ -121,5 +127,17 @@ def rnn_recurrence_onehot(X: torch.Tensor, W_xh: torch.Tensor, b_h: torch.Tensor
 
 
 def onehot_pays(W_xh: torch.Tensor, W_hh: torch.Tensor, batch: int) -> bool:
-    """Whether ``rnn_recurrence_onehot`` runs here and its one-hot block costs less than it saves."""
-    return onednn.pays(W_hh, batch) and W_xh.dtype == W_hh.dtype and W_xh.shape[0] <= W_hh.shape[0]
+    """Whether ``rnn_recurrence_onehot`` runs here and its one-hot block costs less than it saves.
+
+    Not where the C recurrence runs: the gather path's steps are then C's, faster than oneDNN's."""
+    return (onednn.pays(W_hh, batch) and W_xh.dtype == W_hh.dtype and W_xh.shape[0] <= W_hh.shape[0]
+            and not native_recurrence.pays(W_hh))
+
+
+def recurrence_name(W_xh: torch.Tensor, W_hh: torch.Tensor, batch: int) -> str:
+    """Which steps the fast scratch RNN's recurrence runs with these weights (the bench prints it)."""
+    if native_recurrence.pays(W_hh):
+        return f"C, {native_recurrence.instruction_set()}"
+    if onehot_pays(W_xh, W_hh, batch):
+        return "oneDNN packed, one-hot fused"
+    return "oneDNN packed" if onednn.pays(W_hh, batch) else "torch"

@@ -1,0 +1,124 @@
+"""Training's recurrence in C (native_recurrence.py) against torch: each instruction set's kernels,
+thread counts and shapes that are not whole tiles; then the fast model using it against the textbook."""
+import pytest
+import torch
+
+from engine.models import native_recurrence, onednn
+from engine.models.recurrence import onehot_pays, rnn_recurrence
+from helpers import INSTRUCTION_SETS, assert_close_float32, assert_fast_rnn_equals_textbook, use_c_kernels
+
+# (steps, batch, hidden): d2l's tile-aligned batch and width, then ragged rows and columns, one
+# step, one row, a width under one vector
+SHAPES = [(6, 32, 64), (5, 13, 40), (1, 7, 33), (4, 1, 70), (3, 9, 5)]
+
+
+def _torch_forward(states, W, relu):
+    out = states.clone()
+    for t in range(1, len(out)):
+        pre = out[t] + out[t - 1] @ W
+        out[t] = torch.relu(pre) if relu else torch.tanh(pre)
+    return out
+
+
+def _torch_backward(grad_pre, slope, W):
+    out = grad_pre.clone()
+    for t in range(len(out) - 2, -1, -1):
+        out[t] += (out[t + 1] @ W.t()) * slope[t]
+    return out
+
+
+@pytest.mark.parametrize("name", INSTRUCTION_SETS)
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_c_steps_equal_torch_steps_forward_and_backward(name, threads, shape):
+    use_c_kernels(name)
+    steps, batch, hidden = shape
+    g = torch.Generator().manual_seed(hidden + batch)
+    W = torch.randn(hidden, hidden, generator=g) * hidden ** -0.5 * 1.5
+    states = torch.randn(steps + 1, batch, hidden, generator=g)
+    for relu in (False, True):
+        got = states.clone()
+        native_recurrence.forward_steps(got, W, relu, threads)
+        assert_close_float32(got, _torch_forward(states, W, relu))
+    grad_pre, slope = torch.randn(steps, batch, hidden, generator=g), torch.rand(steps, batch, hidden, generator=g)
+    got = grad_pre.clone()
+    native_recurrence.backward_steps(got, slope, W, threads)
+    assert_close_float32(got, _torch_backward(grad_pre, slope, W))
+
+
+def test_c_steps_refuse_buffers_they_cannot_read():
+    use_c_kernels()
+    W = torch.zeros(8, 8)
+    with pytest.raises(ValueError, match="float32"):
+        native_recurrence.forward_steps(torch.zeros(3, 2, 8, dtype=torch.float64), W, False)
+    with pytest.raises(ValueError, match="contiguous"):
+        native_recurrence.forward_steps(torch.zeros(3, 8, 2).transpose(1, 2), W, False)
+    with pytest.raises(ValueError, match=r"\(8, 8\)"):
+        native_recurrence.backward_steps(torch.zeros(3, 2, 8), torch.zeros(3, 2, 8), torch.zeros(8, 9))
+
+
+@pytest.fixture
+def c_recurrence_calls(monkeypatch):
+    """Counts the C recurrence's calls, so a test knows the path it checks ran."""
+    use_c_kernels()
+    if not native_recurrence.pays(torch.zeros(1, 1)):
+        pytest.skip(f"the C recurrence is not chosen with the {native_recurrence.instruction_set()} kernels")
+    calls = []
+    for name in ("forward_steps", "backward_steps"):
+        def counted(*args, _run=getattr(native_recurrence, name), _name=name):
+            calls.append(_name)
+            return _run(*args)
+        monkeypatch.setattr(native_recurrence, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_recurrence_in_c_equals_autograd_in_float32(c_recurrence_calls, relu):
+    """States and every gradient against autograd through the book's step, computed in float64."""
+    g = torch.Generator().manual_seed(12)
+    steps, batch, hidden = 7, 10, 40
+    weights = [torch.randn(steps, batch, hidden, generator=g), torch.randn(hidden, generator=g),
+               torch.randn(batch, hidden, generator=g), torch.randn(hidden, hidden, generator=g) * hidden ** -0.5]
+    probe = torch.randn(steps, batch, hidden, generator=g)
+    fast = [w.clone().requires_grad_(True) for w in weights]
+    Hs = rnn_recurrence(*fast, relu=relu)
+    (Hs * probe).sum().backward()
+    assert c_recurrence_calls == ["forward_steps", "backward_steps"]
+    ref = [w.double().requires_grad_(True) for w in weights]
+    XW, b_h, H, W_hh = ref
+    outputs = []
+    for XW_t in XW:
+        pre = XW_t + H @ W_hh + b_h
+        H = torch.relu(pre) if relu else torch.tanh(pre)
+        outputs.append(H)
+    (torch.stack(outputs) * probe.double()).sum().backward()
+    assert_close_float32(Hs.detach(), torch.stack(outputs).detach().float())
+    for name, got, want in zip(["XW", "b_h", "H0", "W_hh"], fast, ref):
+        torch.testing.assert_close(got.grad, want.grad.float(), rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_fast_model_with_c_steps_equals_the_textbook_loss_and_gradients_at_d2l_vocabulary(c_recurrence_calls):
+    assert_fast_rnn_equals_textbook(vocab=28, hidden=48, batch=32, steps=9, seed=13)
+    assert c_recurrence_calls == ["forward_steps", "backward_steps"]
+
+
+def test_c_recurrence_is_chosen_for_float32_on_the_cpu_with_fast_kernels_only():
+    use_c_kernels()
+    best = native_recurrence.instruction_set()
+    assert native_recurrence.pays(torch.zeros(4, 4)) == (best in ("avx512", "avx2"))
+    assert not native_recurrence.pays(torch.zeros(4, 4, dtype=torch.float64))
+    native_recurrence._native_rnn.use("generic")  # built and tested, slower than oneDNN's steps here
+    assert not native_recurrence.pays(torch.zeros(4, 4))
+    if onednn.usable(torch.zeros(1)):  # then the one-hot product fused into oneDNN's steps takes over
+        assert onehot_pays(torch.zeros(28, 512), torch.zeros(512, 512), 32)
+
+
+def test_the_c_module_shares_torchs_openmp_runtime():
+    """Two OpenMP runtimes would each keep a pool of threads spinning for the same two cores."""
+    use_c_kernels()
+    try:
+        with open("/proc/self/maps") as maps:
+            runtimes = {line.split()[-1] for line in maps if "libgomp" in line or "libiomp" in line}
+    except OSError:
+        pytest.skip("no /proc/self/maps here (not Linux)")
+    assert len(runtimes) <= 1, runtimes
