@@ -16,7 +16,7 @@ from helpers import INSTRUCTION_SETS, assert_close_float32, use_c_kernels
 
 V, H = 11, 16
 # the torch stepper, then the C stepper with each instruction set's kernels (those the CPU lacks skip),
-# then with the best kernels and the output layer's columns split between 2 and 3 threads
+# then with the best kernels and each step's columns split between 2 and 3 threads
 KINDS = ["torch"] + [f"c-{name}" for name in INSTRUCTION_SETS] + ["c-split2", "c-split3"]
 
 
@@ -41,14 +41,14 @@ def make_stepper(kind, net, H0, blocks=1):
         use_c_kernels(name)
         return NativeRNNStepper(net, H0)
     use_c_kernels()
-    threads, every_size = torch.get_num_threads(), native_stepper.PARALLEL_OUTPUT_BYTES
+    threads, every_size = torch.get_num_threads(), native_stepper.PARALLEL_BYTES
     torch.set_num_threads(int(name.removeprefix("split")))
-    native_stepper.PARALLEL_OUTPUT_BYTES = 0  # whatever the output layer's size
+    native_stepper.PARALLEL_BYTES = 0  # whatever the output layer's size
     try:
         stepper = NativeRNNStepper(net, H0)
     finally:
         torch.set_num_threads(threads)
-        native_stepper.PARALLEL_OUTPUT_BYTES = every_size
+        native_stepper.PARALLEL_BYTES = every_size
     assert stepper._layout[-1] == int(name.removeprefix("split"))  # the threads the C side is told
     return stepper
 
@@ -142,6 +142,28 @@ def test_c_greedy_breaks_ties_and_meets_nan_as_torch_argmax_does(name):
         net.b_q[4] = float("nan")  # torch.argmax takes NaN as the largest
         stepper = make_stepper(f"c-{name}", net, torch.zeros(1, 16))
         assert stepper.greedy(torch.tensor([0]), 2).tolist() == [4, 4]
+
+
+@pytest.mark.parametrize("kind", ["c-split2", "c-split3"])
+def test_c_greedy_split_between_threads_chooses_as_torch_argmax_does(kind):
+    """Each thread's best of its columns, then the best of those: ties and NaN across the threads' parts."""
+    vocab = 60  # 64 padded: parts of whole vectors for every thread count and instruction set
+    net = RNNModelScratch(vocab, 16, "rnn", "textbook")
+    cases = [({5: 2.0, 50: 2.0}, 5),                      # a tie across parts: the first
+             ({50: 3.0, 59: 3.0}, 50),                    # within the last part
+             ({5: 2.0, 40: float("nan"), 55: float("nan")}, 40),  # the first NaN wins over any value
+             ({3: float("nan"), 40: float("nan")}, 3),
+             ({}, 0)]                                     # all equal: the first
+    for marks, expected in cases:
+        with torch.no_grad():
+            net.W_hq.zero_()
+            net.b_q.zero_()
+            for index, value in marks.items():
+                net.b_q[index] = value
+            stepper = make_stepper(kind, net, torch.zeros(1, 16))
+            want = int(net.b_q.argmax())
+            assert want == expected  # the case is what it says
+            assert stepper.greedy(torch.tensor([0]), 2).tolist() == [want, want], marks
 
 
 def test_c_stepper_refuses_a_token_outside_the_vocabulary():

@@ -33,8 +33,17 @@ typedef struct {
     const float *E, *W_hh, *W_hq, *b_q;
     float *H, *scratch, *logits;
     Py_ssize_t hidden, hidden_padded, vocab, vocab_padded;
-    int relu, output_threads;
+    int relu, threads;
 } rnn_t;
+
+#define MAX_THREADS 256
+
+/* one thread's candidate for the argmax: nan 1 (a NaN at index), 0 (the largest value), -1 (no columns) */
+typedef struct {
+    Py_ssize_t index;
+    float value;
+    int nan;
+} best_t;
 
 /* Training's recurrence, for every step of a minibatch; native_recurrence.py makes the buffers */
 typedef struct {
@@ -54,19 +63,6 @@ typedef struct {
     void (*greedy_tokens)(const rnn_t *m, int64_t token, Py_ssize_t count, int64_t *chosen);
     void (*recurrence_steps)(const recurrence_t *job);
 } kernels_t;
-
-/* torch.argmax's choice: the first largest, or the first NaN if there is one */
-static int64_t argmax(const float *v, Py_ssize_t n)
-{
-    int64_t best = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (v[i] != v[i])
-            return i;
-        if (v[i] > v[best])
-            best = i;
-    }
-    return best;
-}
 
 /* One copy of the kernels per instruction set, each with vectors of that set's width; the best one
  * the CPU has is chosen when the module loads. Elsewhere (ARM, other compilers) one generic copy. */
@@ -119,9 +115,9 @@ static const kernels_t *kernels; /* the set in use: the best the CPU runs, or th
 static int parse_model(PyObject *layout, rnn_t *m)
 {
     unsigned long long E, W_hh, W_hq, b_q, H, scratch, logits;
-    if (!PyArg_ParseTuple(layout, "KKKKKKKnnnnpi;layout: 7 addresses, 4 sizes, relu, output threads", &E,
+    if (!PyArg_ParseTuple(layout, "KKKKKKKnnnnpi;layout: 7 addresses, 4 sizes, relu, threads", &E,
                           &W_hh, &W_hq, &b_q, &H, &scratch, &logits, &m->hidden, &m->hidden_padded,
-                          &m->vocab, &m->vocab_padded, &m->relu, &m->output_threads))
+                          &m->vocab, &m->vocab_padded, &m->relu, &m->threads))
         return 0;
     m->E = (const float *)(uintptr_t)E;
     m->W_hh = (const float *)(uintptr_t)W_hh;
@@ -135,8 +131,8 @@ static int parse_model(PyObject *layout, rnn_t *m)
         PyErr_SetString(PyExc_ValueError, "layout: sizes are not padded to whole vectors");
         return 0;
     }
-    if (m->output_threads < 1) {
-        PyErr_SetString(PyExc_ValueError, "layout: output threads must be at least 1");
+    if (m->threads < 1 || m->threads > MAX_THREADS) {
+        PyErr_SetString(PyExc_ValueError, "layout: threads must be from 1 to " STR(MAX_THREADS));
         return 0;
     }
     return 1;

@@ -92,54 +92,92 @@ INLINE void NAME(activate)(float *v, Py_ssize_t n, int relu)
     }
 }
 
-/* H ← φ(E[token] + H·W_hh) */
-INLINE void NAME(advance)(const rnn_t *m, int64_t token)
+/* The first largest of v[first:last), or the first NaN there, as torch.argmax takes them */
+INLINE best_t NAME(best_of)(const float *v, Py_ssize_t first, Py_ssize_t last)
 {
-    NAME(affine)(m->E + token * m->hidden_padded, m->H, m->W_hh, m->hidden, m->hidden_padded, m->scratch);
-    NAME(activate)(m->scratch, m->hidden_padded, m->relu);
-    memcpy(m->H, m->scratch, (size_t)m->hidden_padded * sizeof(float));
+    best_t best = {first, first < last ? v[first] : 0.0f, first < last ? 0 : -1};
+    for (Py_ssize_t i = first; i < last; i++) {
+        if (v[i] != v[i])
+            return (best_t){i, v[i], 1};
+        if (v[i] > best.value)
+            best = (best_t){i, v[i], 0};
+    }
+    return best;
 }
 
-KERNEL void NAME(output_share)(const rnn_t *m, int thread, int threads)
+/* One thread's share of ``count`` steps: its columns of each new state, then (with_output) of the
+ * logits, and (chosen) the next token, the argmax over every thread's part. Every thread of the team
+ * runs it with the same arguments; the barriers keep them in step. The state alternates between H and
+ * scratch, so no step overwrites a state another thread is still reading. tokens: the tokens to feed,
+ * or NULL to feed ``token`` first and then each choice. */
+KERNEL void NAME(steps_share)(const rnn_t *m, const int64_t *tokens, int64_t token, Py_ssize_t count,
+                              int with_output, int64_t *chosen, best_t *bests, int thread, int threads)
 {
-    Py_ssize_t vectors = m->vocab_padded / LANES;
-    NAME(affine_columns)(m->b_q, m->H, m->W_hq, m->hidden, m->vocab_padded, vectors * thread / threads * LANES,
-                         vectors * (thread + 1) / threads * LANES, m->logits);
-}
-
-/* logits = b_q + H·W_hq; a large W_hq (the Tang poems': 5.6 MB) is read by every core, each its own
-   columns: one core alone cannot draw it from memory as fast (native_stepper.py sets output_threads) */
-INLINE void NAME(output)(const rnn_t *m)
-{
+    Py_ssize_t hidden_vectors = m->hidden_padded / LANES, vocab_vectors = m->vocab_padded / LANES;
+    Py_ssize_t h0 = hidden_vectors * thread / threads * LANES, h1 = hidden_vectors * (thread + 1) / threads * LANES;
+    Py_ssize_t v0 = vocab_vectors * thread / threads * LANES, v1 = vocab_vectors * (thread + 1) / threads * LANES;
+    float *H = m->H, *next = m->scratch;
+    for (Py_ssize_t t = 0; t < count; t++) {
+        if (tokens != NULL)
+            token = tokens[t];
+        /* H ← φ(E[token] + H·W_hh), this thread's columns */
+        NAME(affine_columns)(m->E + token * m->hidden_padded, H, m->W_hh, m->hidden, m->hidden_padded, h0, h1,
+                             next);
+        NAME(activate)(next + h0, h1 - h0, m->relu);
+        float *swap = H;
+        H = next;
+        next = swap;
 #ifdef _OPENMP
-    if (m->output_threads > 1) {
-#pragma omp parallel num_threads(m->output_threads)
-        NAME(output_share)(m, omp_get_thread_num(), omp_get_num_threads());
+#pragma omp barrier
+#endif
+        if (!with_output)
+            continue;
+        NAME(affine_columns)(m->b_q, H, m->W_hq, m->hidden, m->vocab_padded, v0, v1, m->logits);
+        if (chosen == NULL)
+            continue;
+        bests[thread] = NAME(best_of)(m->logits, v0, v1 < m->vocab ? v1 : m->vocab);
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+        best_t best = bests[0];
+        for (int i = 1; i < threads && best.nan != 1; i++)
+            if (bests[i].nan == 1 || (bests[i].nan == 0 && (best.nan == -1 || bests[i].value > best.value)))
+                best = bests[i];
+        token = chosen[t] = best.index;
+    }
+    if (H != m->H)  /* the last state is in scratch: this thread's columns back to H */
+        memcpy(m->H + h0, H + h0, (size_t)(h1 - h0) * sizeof(float));
+}
+
+/* every thread of the team on the steps (native_stepper.py sets m->threads: 1 for a small model) */
+KERNEL void NAME(steps)(const rnn_t *m, const int64_t *tokens, int64_t token, Py_ssize_t count, int with_output,
+                        int64_t *chosen)
+{
+    best_t bests[MAX_THREADS];
+#ifdef _OPENMP
+    if (m->threads > 1) {
+#pragma omp parallel num_threads(m->threads)
+        NAME(steps_share)(m, tokens, token, count, with_output, chosen, bests, omp_get_thread_num(),
+                          omp_get_num_threads());
         return;
     }
 #endif
-    NAME(output_share)(m, 0, 1);
+    NAME(steps_share)(m, tokens, token, count, with_output, chosen, bests, 0, 1);
 }
 
 KERNEL void NAME(feed_tokens)(const rnn_t *m, const int64_t *tokens, Py_ssize_t count)
 {
-    for (Py_ssize_t t = 0; t < count; t++)
-        NAME(advance)(m, tokens[t]);
+    NAME(steps)(m, tokens, 0, count, 0, NULL);
 }
 
 KERNEL void NAME(step_token)(const rnn_t *m, int64_t token)
 {
-    NAME(advance)(m, token);
-    NAME(output)(m);
+    NAME(steps)(m, NULL, token, 1, 1, NULL);
 }
 
 KERNEL void NAME(greedy_tokens)(const rnn_t *m, int64_t token, Py_ssize_t count, int64_t *chosen)
 {
-    for (Py_ssize_t t = 0; t < count; t++) {
-        NAME(advance)(m, token);
-        NAME(output)(m);
-        token = chosen[t] = argmax(m->logits, m->vocab);
-    }
+    NAME(steps)(m, NULL, token, count, 1, chosen);
 }
 
 #include "native_recurrence_kernels.h"

@@ -36,9 +36,10 @@ def pays() -> bool:
     return instruction_set() in FASTER_THAN_TORCH
 
 
-# an output layer this large is read by every core, each its own columns: at the Tang poems' shape
-# (5.6 MB) one core alone drew it at ~70 GB/s, ~65 of the ~80 µs a character took (README)
-PARALLEL_OUTPUT_BYTES = 2 * 1024 * 1024
+# weights this large are read by every core, each its own columns of every step (one fork per chunk,
+# two barriers per character): µs a character, one thread → two, were 0.9 → 2.0 at 80 KB of weights,
+# 3.0 → 3.2 at 280 KB, 6.4 → 5.8 at 600 KB, 11.9 → 7.5 at d2l's 1.1 MB, 77 → 40 at the Tang poems' 6.9 MB
+PARALLEL_BYTES = 512 * 1024
 
 
 def _padded(W: torch.Tensor, columns: int) -> torch.Tensor:
@@ -72,7 +73,7 @@ class NativeRNNStepper:
         self.H[: self.h] = H.view(self.h)
         self._logits = torch.zeros(vp)
         # the C side reads the buffers through these addresses: the tensors above live as long as self
-        large = self.W_hq.numel() * self.W_hq.element_size() >= PARALLEL_OUTPUT_BYTES
+        large = (self.W_hh.numel() + self.W_hq.numel()) * 4 >= PARALLEL_BYTES
         self._layout = (self.E.data_ptr(), self.W_hh.data_ptr(), self.W_hq.data_ptr(), self.b_q.data_ptr(),
                         self.H.data_ptr(), self._scratch.data_ptr(), self._logits.data_ptr(),
                         self.h, hp, self.vocab_size, vp, model.activation == "relu",

@@ -1,7 +1,8 @@
 """One-token steps of the scratch RNN for generation, with the weights laid out for speed.
 
-Two steppers: the C one (native_stepper.py; 2-2.6x this one at d2l's shape) for float32 models on
-CPUs with AVX2 or AVX-512 where the install could build it, and this torch one everywhere else.
+Two steppers: the C one (native_stepper.py; at d2l's shape 2-2.6x this one on one core, ~3.5x split
+over two) for float32 models on CPUs with AVX2 or AVX-512 where the install could build it, and this
+torch one everywhere else.
 
 Generating is a chain of (1×h)·(h×h) and (1×h)·(h×V) products. The CPU BLAS runs such
 matrix-vector products on one core, so the columns of a large weight matrix are cut into one
