@@ -166,6 +166,18 @@ def test_c_greedy_split_between_threads_chooses_as_torch_argmax_does(kind):
             assert stepper.greedy(torch.tensor([0]), 2).tolist() == [want, want], marks
 
 
+def test_c_stepper_splits_large_weights_only_and_between_a_few_threads():
+    use_c_kernels()
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(16)
+        small, d2l = RNNModelScratch(28, 128), RNNModelScratch(28, 512)
+        assert NativeRNNStepper(small, torch.zeros(1, 128))._layout[-1] == 1  # 80 KB: a team costs more
+        assert NativeRNNStepper(d2l, torch.zeros(1, 512))._layout[-1] == native_stepper.MAX_THREADS
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_c_stepper_refuses_a_token_outside_the_vocabulary():
     net = RNNModelScratch(V, H, "rnn", "textbook")
     stepper = make_stepper("c", net, torch.zeros(1, H))

@@ -40,6 +40,9 @@ def pays() -> bool:
 # two barriers per character): µs a character, one thread → two, were 0.9 → 2.0 at 80 KB of weights,
 # 3.0 → 3.2 at 280 KB, 6.4 → 5.8 at 600 KB, 11.9 → 7.5 at d2l's 1.1 MB, 77 → 40 at the Tang poems' 6.9 MB
 PARALLEL_BYTES = 512 * 1024
+# measured on two cores only: each character waits twice for the slowest thread, so more cores than a
+# few are not asked for
+MAX_THREADS = 4
 
 
 def _padded(W: torch.Tensor, columns: int) -> torch.Tensor:
@@ -77,7 +80,7 @@ class NativeRNNStepper:
         self._layout = (self.E.data_ptr(), self.W_hh.data_ptr(), self.W_hq.data_ptr(), self.b_q.data_ptr(),
                         self.H.data_ptr(), self._scratch.data_ptr(), self._logits.data_ptr(),
                         self.h, hp, self.vocab_size, vp, model.activation == "relu",
-                        torch.get_num_threads() if large else 1)
+                        min(torch.get_num_threads(), MAX_THREADS) if large else 1)
 
     def feed(self, indices: torch.Tensor) -> None:
         """Warm the state up on ``indices`` (n,), int64: a prompt whose outputs nobody reads."""

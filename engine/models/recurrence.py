@@ -15,6 +15,10 @@ Two versions of the forward:
   product, fused — with a weight packed once per call and φ applied inside the product: torch's own
   float32 tanh runs on one thread below 32k elements, a fifth of a step at d2l's shape, where
   oneDNN's costs almost nothing. Its backward gets dW_xh from the same large product as dW_hh.
+
+Where ``native_recurrence.pays`` (float32 on a CPU with the C module's AVX-512 or AVX2 kernels), the
+steps of ``rnn_recurrence``'s forward and of the backward loop run in C, all of them in one call,
+and the one-hot version is not chosen.
 """
 from __future__ import annotations
 
