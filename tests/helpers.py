@@ -50,6 +50,26 @@ def assert_fast_rnn_equals_textbook(vocab: int, hidden: int, batch: int, steps: 
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-6, msg=name)
 
 
+def assert_recurrence_equals_float64_autograd(recurrence, weights, input_terms, names, relu, probe):
+    """States and every gradient of ``recurrence(*weights)`` (float32, (T, B, h)) against autograd
+    through the book's step in float64. ``weights``: [the input's weight or rows, b_h, H0, W_hh];
+    ``input_terms(first weight in float64)`` gives each step's X_t·W_xh in turn."""
+    fast = [w.clone().requires_grad_(True) for w in weights]
+    Hs = recurrence(*fast)
+    (Hs * probe).sum().backward()
+    ref = [w.double().requires_grad_(True) for w in weights]
+    inputs, b_h, H, W_hh = ref
+    outputs = []
+    for term in input_terms(inputs):
+        pre = term + H @ W_hh + b_h
+        H = torch.relu(pre) if relu else torch.tanh(pre)
+        outputs.append(H)
+    (torch.stack(outputs) * probe.double()).sum().backward()
+    assert_close_float32(Hs.detach(), torch.stack(outputs).detach().float())
+    for name, got, want in zip(names, fast, ref):
+        torch.testing.assert_close(got.grad, want.grad.float(), rtol=1e-4, atol=1e-5, msg=name)
+
+
 def assert_close_float32(got, want):
     """Equal up to float32 rounding of sums of ~hidden terms, at the scale of the values (ReLU grows)."""
     torch.testing.assert_close(got, want, rtol=1e-5, atol=2e-7 * got.shape[-1] ** 0.5 * max(1.0, want.abs().max()))

@@ -5,7 +5,7 @@ from engine.models import RNNModel, RNNModelScratch, build_model
 from engine.models.head import linear_cross_entropy
 from engine.models import native_recurrence, onednn
 from engine.models.recurrence import onehot_pays, rnn_recurrence, rnn_recurrence_onehot
-from helpers import assert_close_float32, assert_fast_rnn_equals_textbook
+from helpers import assert_close_float32, assert_fast_rnn_equals_textbook, assert_recurrence_equals_float64_autograd
 
 V, H, B, T = 11, 16, 3, 5
 
@@ -138,20 +138,10 @@ def test_fused_one_hot_recurrence_equals_autograd_in_float32(relu):
     weights = [torch.randn(vocab, hidden, generator=g), torch.randn(hidden, generator=g),
                torch.randn(batch, hidden, generator=g), torch.randn(hidden, hidden, generator=g) * hidden ** -0.5]
     probe = torch.randn(steps, batch, hidden, generator=g)
-    fast = [w.clone().requires_grad_(True) for w in weights]
-    Hs = rnn_recurrence_onehot(X, *fast, relu=relu)
-    (Hs * probe).sum().backward()
-    ref = [w.double().requires_grad_(True) for w in weights]
-    W_xh, b_h, H, W_hh = ref
-    outputs = []
-    for X_t in X:
-        pre = torch.nn.functional.one_hot(X_t, vocab).double() @ W_xh + H @ W_hh + b_h
-        H = torch.relu(pre) if relu else torch.tanh(pre)
-        outputs.append(H)
-    (torch.stack(outputs) * probe.double()).sum().backward()
-    assert_close_float32(Hs.detach(), torch.stack(outputs).detach().float())
-    for name, got, want in zip(["W_xh", "b_h", "H0", "W_hh"], fast, ref):
-        torch.testing.assert_close(got.grad, want.grad.float(), rtol=1e-4, atol=1e-5, msg=name)
+    assert_recurrence_equals_float64_autograd(
+        lambda *w: rnn_recurrence_onehot(X, *w, relu=relu), weights,
+        lambda W_xh: (torch.nn.functional.one_hot(X_t, vocab).double() @ W_xh for X_t in X),
+        ["W_xh", "b_h", "H0", "W_hh"], relu, probe)
 
 
 @needs_onednn

@@ -5,7 +5,8 @@ import torch
 
 from engine.models import native_recurrence, onednn
 from engine.models.recurrence import onehot_pays, rnn_recurrence
-from helpers import INSTRUCTION_SETS, assert_close_float32, assert_fast_rnn_equals_textbook, use_c_kernels
+from helpers import (INSTRUCTION_SETS, assert_close_float32, assert_fast_rnn_equals_textbook,
+                     assert_recurrence_equals_float64_autograd, use_c_kernels)
 
 # (steps, batch, hidden): d2l's tile-aligned batch and width, then ragged rows and columns, one
 # step, one row, a width under one vector
@@ -80,21 +81,9 @@ def test_recurrence_in_c_equals_autograd_in_float32(c_recurrence_calls, relu):
     weights = [torch.randn(steps, batch, hidden, generator=g), torch.randn(hidden, generator=g),
                torch.randn(batch, hidden, generator=g), torch.randn(hidden, hidden, generator=g) * hidden ** -0.5]
     probe = torch.randn(steps, batch, hidden, generator=g)
-    fast = [w.clone().requires_grad_(True) for w in weights]
-    Hs = rnn_recurrence(*fast, relu=relu)
-    (Hs * probe).sum().backward()
+    assert_recurrence_equals_float64_autograd(lambda *w: rnn_recurrence(*w, relu=relu), weights, lambda XW: XW,
+                                              ["XW", "b_h", "H0", "W_hh"], relu, probe)
     assert c_recurrence_calls == ["forward_steps", "backward_steps"]
-    ref = [w.double().requires_grad_(True) for w in weights]
-    XW, b_h, H, W_hh = ref
-    outputs = []
-    for XW_t in XW:
-        pre = XW_t + H @ W_hh + b_h
-        H = torch.relu(pre) if relu else torch.tanh(pre)
-        outputs.append(H)
-    (torch.stack(outputs) * probe.double()).sum().backward()
-    assert_close_float32(Hs.detach(), torch.stack(outputs).detach().float())
-    for name, got, want in zip(["XW", "b_h", "H0", "W_hh"], fast, ref):
-        torch.testing.assert_close(got.grad, want.grad.float(), rtol=1e-4, atol=1e-5, msg=name)
 
 
 def test_fast_model_with_c_steps_equals_the_textbook_loss_and_gradients_at_d2l_vocabulary(c_recurrence_calls):
