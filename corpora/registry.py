@@ -42,8 +42,7 @@ TIMEMACHINE_URL = "http://d2l-data.s3-accelerate.amazonaws.com/timemachine.txt"
 TIMEMACHINE_SHA1 = "090b5e7e70c295757f55df93cb0a180b9691891a"
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 SHAKESPEARE_SHA1 = "04486597058d11dcc2c556b1d0433891eb639d2e"
-
-
+TANG_SHA1 = "7cddaae000ae72bdd212622460e90848d36436df"  # no canonical download: a copy you place
 
 
 def _load_timemachine(_options: str, _max_tokens: int) -> LoadedCorpus:
@@ -57,6 +56,15 @@ def _load_shakespeare(_options: str, _max_tokens: int) -> LoadedCorpus:
     path = download.fetch("tinyshakespeare.txt", SHAKESPEARE_URL, SHAKESPEARE_SHA1)
     return LoadedCorpus(text=read_text_file(str(path)), name="tinyshakespeare",
                         description="tiny shakespeare (char-rnn's corpus)", prefix="ROMEO:")
+
+
+def _load_tang(_options: str, _max_tokens: int) -> LoadedCorpus:
+    path = download.cached_file("tang_poems.txt", TANG_SHA1)
+    if path is None:
+        raise CorpusError(f"tang-poems has no download: put tang_poems.txt (SHA-1 {TANG_SHA1}) in "
+                          f"{download.data_dir()}, or set RNN_TUI_DATA to the folder that holds it")
+    return LoadedCorpus(text=read_text_file(str(path)), name="tang-poems", prefix="床前明月光",
+                        description="Tang poems, one a line (5,509 distinct characters)")
 
 
 def _load_stdlib(_options: str, _max_tokens: int) -> LoadedCorpus:
@@ -86,6 +94,9 @@ REGISTRY: dict[str, CorpusSource] = {s.name: s for s in (
                  "public domain", "raw",
                  lambda: download.cached_file("tinyshakespeare.txt", SHAKESPEARE_SHA1) is not None,
                  _load_shakespeare),
+    CorpusSource("tang-poems", "Tang poems, 5,509 characters (a local copy)",
+                 "chinese-poetry/chinese-poetry, 全唐诗 poet.tang.*.json, one poem a line", "public domain", "raw",
+                 lambda: download.cached_file("tang_poems.txt", TANG_SHA1) is not None, _load_tang),
     CorpusSource("markov", "k-th-order Markov text, exact floor",
                  "generated here, seeded", "none needed", "raw", lambda: True, _load_markov,
                  options="order=1,alphabet=8,length=100000,seed=0,concentration=0.3"),

@@ -3,10 +3,9 @@
 Every minibatch allocates and frees the same few megabyte-sized buffers (hidden states, their
 gradients, packed weights). glibc's default serves blocks that size with ``mmap`` or trims them
 off the heap's top when freed, so the next minibatch faults the same pages back in, one 4 KiB
-page at a time. On this project's CI machine (a 2-core VM) the fast scratch RNN took ~1,050 page
-faults and 2-4.5 ms of system time per minibatch at d2l's shape, 15-20 % of the step; with the
-thresholds below, ~0 and 0.2 ms. This is the effect PyTorch's CPU tuning guide gets from
-preloading jemalloc or tcmalloc, done in-process with glibc's own ``mallopt``.
+page at a time (docs/benchmarks.md has the page faults and time this saves). This is the effect
+PyTorch's CPU tuning guide gets from preloading jemalloc or tcmalloc, done in-process with glibc's
+own ``mallopt``.
 
 The cost: memory freed by the run stays with the process (up to ``TRIM_THRESHOLD`` at the heap's
 top) instead of going back to the OS. A training process keeps its peak working set anyway.

@@ -97,17 +97,19 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     return state
 
 
-def model_from_checkpoint(state: dict, device=None):
-    """Rebuild (model, vocab, config) from a loaded checkpoint, on ``device`` (default: CPU)."""
+def model_from_checkpoint(state: dict, device=None, kernels: str = "auto"):
+    """Rebuild (model, vocab, config) from a loaded checkpoint, on ``device`` (default: CPU).
+
+    ``kernels``: what this process runs the model on, whatever the run that wrote it used."""
     from .config import TrainConfig
-    from .models import build_model
+    from .models import model_for
     from .vocab import Vocab
 
     try:
         config = TrainConfig.from_dict(state["config"])
+        config.kernels = kernels
         vocab = Vocab.from_list(state["vocab"])
-        model = build_model(config.model, len(vocab), config.hidden, config.layers, config.dropout,
-                            config.path, config.activation, config.input)
+        model = model_for(config, len(vocab))
         model.load_state_dict(state["model_state"])
     except (TypeError, ValueError, KeyError, RuntimeError) as exc:
         reason = str(exc).splitlines()[0][:120]

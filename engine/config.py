@@ -19,6 +19,7 @@ SCRATCH_PATHS = ("fast", "textbook")
 ACTIVATIONS = ("tanh", "relu")
 INPUT_KINDS = ("onehot", "embedding")
 AUTOCAST_MODES = ("off", "bf16")
+KERNELS = ("auto", "c", "onednn", "torch")  # engine/kernels: what the fast path's steps run on
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -42,6 +43,7 @@ class TrainConfig:
     dropout: float = 0.0
     activation: str = "tanh"
     path: str = "fast"
+    kernels: str = "auto"
     input: str = "onehot"
     autocast: str = "off"  # bf16: the concise models' forward in bfloat16 (torch.autocast), weights float32
     # optimisation
@@ -92,6 +94,7 @@ class TrainConfig:
         choice("path", SCRATCH_PATHS)
         choice("input", INPUT_KINDS)
         choice("autocast", AUTOCAST_MODES)
+        choice("kernels", KERNELS)
         need("autocast", self.autocast == "off" or not self.scratch(),
              "bf16 is for the concise models only (rnn, gru, lstm)")
         if self.preprocess is not None:

@@ -1,11 +1,13 @@
 """The trainer's events: the contract between the engine and every front end.
 
 Each event is a small dataclass; ``to_dict()`` gives the JSON object that ``rnn-tui train --json``
-prints, with the event's name under ``"event"``.
+prints, with the event's name under ``"event"``, and ``from_dict`` turns such an object back into
+the dataclass, so a front end in another process reads typed events too. docs/events.md describes
+every field (a test keeps it in step with this file).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import ClassVar
 
 
@@ -19,6 +21,7 @@ class Event:
 
 @dataclass
 class Start(Event):
+    """The run is set up: what it trains, on what, and from which epoch."""
     event: ClassVar[str] = "start"
     config: dict
     vocab_size: int
@@ -29,10 +32,12 @@ class Start(Event):
     floor_perplexity: float | None = None  # best achievable perplexity, when the corpus knows it
     start_epoch: int = 0        # > 0 when resuming
     run_dir: str | None = None
+    kernels: dict = field(default_factory=dict)  # setting, recurrence, generation (engine/kernels)
 
 
 @dataclass
 class Progress(Event):
+    """Within an epoch, a few times a second."""
     event: ClassVar[str] = "progress"
     epoch: int
     batch: int
@@ -45,6 +50,7 @@ class Progress(Event):
 
 @dataclass
 class Epoch(Event):
+    """An epoch is done: its metrics."""
     event: ClassVar[str] = "epoch"
     epoch: int
     epochs: int
@@ -60,6 +66,7 @@ class Epoch(Event):
 
 @dataclass
 class Sample(Event):
+    """Text generated from the prefix, every --sample-every epochs or on demand."""
     event: ClassVar[str] = "sample"
     epoch: int
     prefix: str
@@ -70,6 +77,7 @@ class Sample(Event):
 
 @dataclass
 class Paused(Event):
+    """Training waits between two minibatches."""
     event: ClassVar[str] = "paused"
     epoch: int
     batch: int
@@ -77,6 +85,7 @@ class Paused(Event):
 
 @dataclass
 class Resumed(Event):
+    """Training goes on after a pause."""
     event: ClassVar[str] = "resumed"
     epoch: int
     batch: int
@@ -84,6 +93,7 @@ class Resumed(Event):
 
 @dataclass
 class Diverged(Event):
+    """The loss went non-finite: the last good weights are back and the run ends."""
     event: ClassVar[str] = "diverged"
     epoch: int
     loss: float
@@ -92,6 +102,7 @@ class Diverged(Event):
 
 @dataclass
 class Checkpoint(Event):
+    """A checkpoint was written, or writing it failed (the previous one is intact)."""
     event: ClassVar[str] = "checkpoint"
     epoch: int
     path: str
@@ -101,6 +112,7 @@ class Checkpoint(Event):
 
 @dataclass
 class Finished(Event):
+    """The run is over, for the reason ``status`` gives; d2l's closing line and predictions."""
     event: ClassVar[str] = "finished"
     status: str                 # completed | stopped | interrupted | diverged
     epoch: int                  # last completed epoch
@@ -117,6 +129,26 @@ class Finished(Event):
 
 @dataclass
 class Error(Event):
+    """The run could not go on (bad input, out of memory, a fault); one line for the user."""
     event: ClassVar[str] = "error"
     message: str
     kind: str = "error"         # input | oom | error
+
+
+EVENT_TYPES: dict[str, type[Event]] = {cls.event: cls for cls in
+                                       (Start, Progress, Epoch, Sample, Paused, Resumed, Diverged, Checkpoint,
+                                        Finished, Error)}
+
+
+def from_dict(data: dict) -> Event:
+    """The event a JSON object describes (``to_dict``'s inverse); ValueError for anything else.
+
+    Keys this version does not know are left out, so a newer trainer's events still read."""
+    cls = EVENT_TYPES.get(data.get("event")) if isinstance(data, dict) else None
+    if cls is None:
+        raise ValueError(f"not an rnn-tui event: {str(data)[:80]}")
+    known = {f.name for f in fields(cls)}
+    try:
+        return cls(**{key: value for key, value in data.items() if key in known})
+    except TypeError as exc:  # a field missing
+        raise ValueError(f"incomplete {cls.event} event: {exc}") from None

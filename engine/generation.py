@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import torch
 
-from .models.stepper import stepper_for
+from .kernels import stepper_for
 from .text import detokenize, tokenize_prefix
 from .vocab import Vocab
 

@@ -27,7 +27,8 @@ from .config import TrainConfig
 from .control import TrainControl
 from .device import autocast, autocast_problem, device_name, memory_stats, resolve_device, synchronize
 from .generation import predict
-from .models import build_model, detach_state
+from .kernels import describe as describe_kernels, problem as kernels_problem
+from .models import detach_state, model_for
 from .samplers import make_batches, min_tokens_for, split_train_val
 from .text import tokenize
 from .vocab import Vocab
@@ -104,7 +105,7 @@ class Trainer:
             self.device = resolve_device(cfg.device)
         except ValueError as exc:
             raise TrainingInputError(str(exc)) from None
-        problem = autocast_problem(self.device, cfg.autocast)
+        problem = autocast_problem(self.device, cfg.autocast) or kernels_problem(cfg.kernels, self.device)
         if problem:
             raise TrainingInputError(problem)
         if self.device.type == "cpu":
@@ -123,8 +124,7 @@ class Trainer:
             raise TrainingInputError(
                 f"the text is too short: {len(corpus)} tokens, but --batch-size {cfg.batch_size} × --num-steps "
                 f"{cfg.num_steps} with --val-fraction {cfg.val_fraction:g} needs at least {total} tokens")
-        self.model = build_model(cfg.model, len(self.vocab), cfg.hidden, cfg.layers, cfg.dropout,
-                                 cfg.path, cfg.activation, cfg.input).to(self.device)
+        self.model = model_for(cfg, len(self.vocab)).to(self.device)
         if cfg.optimizer == "adam":
             self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         else:
@@ -177,7 +177,8 @@ class Trainer:
                        device=device_name(self.device),
                        num_parameters=sum(p.numel() for p in self.model.parameters()),
                        batches_per_epoch=batches_per_epoch,
-                       floor_perplexity=self.source.get("floor_perplexity"), start_epoch=self.start_epoch)
+                       floor_perplexity=self.source.get("floor_perplexity"), start_epoch=self.start_epoch,
+                       kernels={"setting": cfg.kernels, **describe_kernels(self.model, cfg.batch_size)})
         if self.snapshot is None:
             self.snapshot = self._capture(0, 0.0)
         run_started = time.perf_counter() - self.elapsed_before

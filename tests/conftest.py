@@ -19,9 +19,9 @@ def _isolated(tmp_path, monkeypatch):
 def _default_c_kernels():
     """Tests may pick the C module's kernels for an instruction set (helpers.use_c_kernels): undone after."""
     yield
-    native_stepper = sys.modules.get("engine.models.native_stepper")  # not imported here: tests time imports
-    if native_stepper is not None and native_stepper.available():
-        native_stepper._native_rnn.use(native_stepper._native_rnn.instruction_sets()[0])  # the import's choice
+    native = sys.modules.get("rnn_tui.engine.kernels.native")  # not imported here: a test checks what --help imports
+    if native is not None:
+        native.use(native.instruction_sets()[0])  # the import's choice
 
 
 def shared_corpus(name: str) -> Path:

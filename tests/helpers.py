@@ -4,8 +4,8 @@ import random
 import pytest
 import torch
 
-from engine.config import TrainConfig
-from engine.models import native_stepper
+from rnn_tui.engine import kernels
+from rnn_tui.engine.config import TrainConfig
 
 ALPHABET = "abcdefgh"
 
@@ -28,11 +28,12 @@ def run_events(trainer):
     return [e.to_dict() for e in trainer.run()]
 
 
-def assert_fast_rnn_equals_textbook(vocab: int, hidden: int, batch: int, steps: int, seed: int) -> None:
+def assert_fast_rnn_equals_textbook(vocab: int, hidden: int, batch: int, steps: int, seed: int,
+                                    kernels: str = "auto") -> None:
     """The fast scratch RNN's loss and every gradient against the textbook model's, same weights, float32."""
-    from engine.models import RNNModelScratch
+    from rnn_tui.engine.models import RNNModelScratch
     torch.manual_seed(seed)
-    fast = RNNModelScratch(vocab, hidden, "rnn", "fast")
+    fast = RNNModelScratch(vocab, hidden, "rnn", "fast", kernels=kernels)
     with torch.no_grad():
         for p in fast.parameters():
             p.normal_(0, hidden ** -0.5)
@@ -75,16 +76,23 @@ def assert_close_float32(got, want):
     torch.testing.assert_close(got, want, rtol=1e-5, atol=2e-7 * got.shape[-1] ** 0.5 * max(1.0, want.abs().max()))
 
 
-# the C module's kernels, one copy per instruction set (engine/models/native_rnn.c), best first
+# the C module's kernels, one copy per instruction set (engine/kernels/native), best first
 INSTRUCTION_SETS = ["avx512", "avx2", "generic"]
 
 
 def use_c_kernels(name: str = "") -> None:
     """Use the C module's kernels for instruction set ``name`` ("": those chosen at import); skip the
     test where the module was not built or the CPU does not run that set. conftest restores the choice."""
-    if not native_stepper.available():
-        pytest.skip("engine.models._native_rnn was not built (no C compiler with OpenMP at install time)")
+    if kernels.native is None:
+        pytest.skip("the C kernels were not built (no C compiler with OpenMP at install time)")
     if name:
-        if name not in native_stepper._native_rnn.instruction_sets():
+        if name not in kernels.native.instruction_sets():
             pytest.skip(f"this CPU does not run the {name} kernels")
-        native_stepper._native_rnn.use(name)
+        kernels.native.use(name)
+
+
+def skip_unless_kernels_run(name: str) -> None:
+    """Skip a test of ``--kernels name`` where those kernels cannot run here (not built, no oneDNN)."""
+    problem = kernels.problem(name, torch.device("cpu"))
+    if problem:
+        pytest.skip(problem)

@@ -4,13 +4,13 @@ import sys
 
 import pytest
 
-from engine import allocator
+from rnn_tui.engine import allocator
 
 # A minibatch's pattern, in miniature: allocate five 6 MiB buffers, touch every page, free them all.
 # Prints the page faults of the last eight of ten rounds (the first two warm the heap up).
 CHURN = """
 import ctypes, resource, sys
-from engine.allocator import keep_freed_memory
+from rnn_tui.engine.allocator import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 libc = ctypes.CDLL("libc.so.6")

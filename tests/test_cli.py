@@ -1,25 +1,22 @@
 import json
+import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-import torch
 
 from conftest import shared_corpus
-from engine.models import native_recurrence, native_stepper
+from rnn_tui.engine import kernels
+from rnn_tui.engine.launch import python_command, rnn_tui_command
+from rnn_tui.engine.models import RNNModelScratch
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def rnn_tui(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "tui.cli", *args], capture_output=True, text=True,
-                          cwd=cwd or ROOT, timeout=300)
+def rnn_tui(*args, cwd=None, **kwargs):
+    return subprocess.run(rnn_tui_command(*args), capture_output=True, text=True, cwd=cwd, timeout=300, **kwargs)
 
 
 def test_help_does_not_import_torch_or_textual():
-    code = "import sys; from tui import cli; print('torch' in sys.modules, 'textual' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    code = "import sys; from rnn_tui.tui import cli; print('torch' in sys.modules, 'textual' in sys.modules)"
+    out = subprocess.run(python_command(code), capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
     assert rnn_tui("--help").returncode == 0
 
@@ -35,6 +32,7 @@ def test_help_does_not_import_torch_or_textual():
     (["--corpus", "markov", "--batch-size", "4000", "--num-steps", "50"], "too short"),
     (["--resume", "/no/such/run"], "checkpoint not found"),
     (["--model", "scratch-rnn", "--autocast", "bf16"], "--autocast bf16 is for the concise models"),
+    (["--kernels", "fastest"], "Invalid value for '--kernels'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
     result = rnn_tui("train", "--epochs", "1", *args, "--run-dir", str(tmp_path / "r"))
@@ -69,6 +67,20 @@ def test_json_events_and_plain_ending(tmp_path):
     assert lines[closing[0] + 1].startswith("abc def") and lines[closing[0] + 2].startswith("def")
 
 
+def test_kernels_come_from_the_option_or_the_environment_and_show_in_the_start_event(tmp_path):
+    def start(*args, **env):
+        result = rnn_tui("train", "--corpus", "markov:length=20000", "--hidden", "32", "--epochs", "1", "--json",
+                         "--device", "cpu", *args, env={**os.environ, **env})
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout.splitlines()[0])["kernels"]
+    assert start("--run-dir", str(tmp_path / "a"), RNN_TUI_KERNELS="torch") == {
+        "setting": "torch", "recurrence": "torch", "generation": "torch stepper"}
+    assert start("--run-dir", str(tmp_path / "b"), "--kernels", "torch")["setting"] == "torch"
+    assert start("--run-dir", str(tmp_path / "c"))["setting"] == "auto"
+    refused = rnn_tui("train", "--epochs", "1", env={**os.environ, "RNN_TUI_KERNELS": "fastest"})
+    assert refused.returncode == 2 and "RNN_TUI_KERNELS" in refused.stderr and "Traceback" not in refused.stderr
+
+
 def test_corpora_lists_sources():
     out = rnn_tui("corpora")
     assert out.returncode == 0
@@ -88,8 +100,7 @@ def test_tang_poems_train_a_few_minibatches(tmp_path):
 
 
 def test_dashboard_bench_without_tmux_is_one_line_and_exit_2(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "tui.cli", "bench", "--dashboard", "--quick"],
-                            capture_output=True, text=True, env={"PATH": str(tmp_path)}, cwd=ROOT)
+    result = rnn_tui("bench", "--dashboard", "--quick", env={"PATH": str(tmp_path)})
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["rnn-tui: error: bench --dashboard needs tmux (it drives the real "
                                                   "dashboard in a terminal)"]
@@ -111,14 +122,14 @@ def test_bench_quick_measures_every_path_and_the_paths_agree():
     assert all(0 < difference < 0.05 for difference in d2l["max_loss_difference_bf16_vs_float32"].values())
     for work in (d2l, tang):
         assert all(speed > 0 for speed in work["tokens_per_sec"].values())
-        assert work["ratio_to_textbook"]["textbook scratch-rnn"] == 1
+        assert set(work["ratio_to_textbook"]) == set(work["tokens_per_sec"])
         assert work["max_loss_difference_textbook_vs_fast"] < 1e-5  # the same minibatches, float32 rounding
         assert work["max_loss_difference_textbook_processes"] == 0  # the allocator changes no result
         assert set(work["generation_chars_per_sec"]) == {"textbook predict", "fast generate"}
-        assert work["generation_stepper"] == (f"C stepper, {native_stepper.instruction_set()}" if native_stepper.pays()
-                                             else "torch stepper")
         assert all(value > 0 for value in work["matmul_gflops"].values())
-        in_c = native_recurrence.pays(torch.zeros(1, 1))  # the fast path's steps, and their roofline row
-        assert work["fast_recurrence"].startswith("C, ") == in_c
-        assert ("recurrence steps in C, forward + backward" in work["matmul_gflops"]) == in_c
-    assert report["d2l_training_run_peak_rss_mib"] > 50
+        # what ran is what the kernels switch names for the fast path at this shape
+        fast = RNNModelScratch(work["vocab_size"], work["hidden"])
+        assert {"recurrence": work["fast_recurrence"], "generation": work["generation_stepper"]} == \
+            kernels.describe(fast, work["batch_size"])
+        assert ("recurrence steps in C, forward + backward" in work["matmul_gflops"]) == (kernels.native is not None)
+    assert report["kernels"] == "auto" and report["d2l_training_run_peak_rss_mib"] > 50

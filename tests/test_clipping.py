@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from engine.clipping import grad_clipping
+from rnn_tui.engine.clipping import grad_clipping
 
 
 def params_with_grads(*grads):

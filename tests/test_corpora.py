@@ -5,11 +5,11 @@ import sys
 
 import pytest
 
-from corpora import REGISTRY, CorpusError, load_corpus, load_file_corpus
-from corpora import download
-from corpora.markov import MarkovChain, MarkovSpec
-from corpora.registry import TIMEMACHINE_SHA1
-from corpora.stdlib import stdlib_text
+from rnn_tui.corpora import REGISTRY, CorpusError, load_corpus, load_file_corpus
+from rnn_tui.corpora import download
+from rnn_tui.corpora.markov import MarkovChain, MarkovSpec
+from rnn_tui.corpora.registry import TIMEMACHINE_SHA1
+from rnn_tui.corpora.stdlib import stdlib_text
 from conftest import shared_corpus
 
 
@@ -126,14 +126,22 @@ def test_huge_file_reads_only_what_max_tokens_needs(tmp_path):
         handle.write(b"hello world, " * 100_000)  # 1.3 MB of text, then a 4 GiB hole
         handle.truncate(4 * 2**30)
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the (large) pytest parent across exec.
-    code = ("from corpora import load_file_corpus; "
+    code = ("from rnn_tui.corpora import load_file_corpus; "
             f"t = load_file_corpus({str(path)!r}, max_tokens=50_000).text; "
             "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
             "print(len(t), hwm)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     length, peak_kib = map(int, out.stdout.split())
     assert 50_000 <= length <= 8 * 50_000
     assert peak_kib < 200 * 1024  # far below the 4 GiB file
     with pytest.raises(CorpusError, match="above the .* memory budget; pass --max-tokens"):
         load_file_corpus(str(path))
+
+
+def test_tang_poems_come_from_the_data_folder_and_say_where_to_put_them(tmp_path, monkeypatch):
+    shared_corpus("tang_poems.txt")
+    corpus = load_corpus("tang-poems")
+    assert corpus.text.count("\n") == 6003 and corpus.preprocess == "raw"
+    monkeypatch.setenv("RNN_TUI_DATA", str(tmp_path))
+    with pytest.raises(CorpusError, match=f"put tang_poems.txt .* in {tmp_path}"):
+        load_corpus("tang-poems")

@@ -1,22 +1,23 @@
 """The dashboard, driven as a user would: Pilot tests, snapshots at 80x24 and 120x40, tmux end to end."""
+import html
+import shlex
 import shutil
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from engine.config import TrainConfig
-from tui.app import RnnTuiApp
-from tui.messages import TrainingEvent
-from tui.widgets.config_form import ConfigForm
-from tui.widgets.event_log import EventLog
-from tui.widgets.generation_pane import GenerationPane
-from tui.widgets.perplexity_chart import PerplexityChart
-from tui.widgets.progress_panel import ProgressPanel
-
-ROOT = Path(__file__).resolve().parents[1]
+from rnn_tui.engine import events as ev
+from rnn_tui.engine.config import TrainConfig
+from rnn_tui.engine.launch import rnn_tui_command
+from rnn_tui.tui.app import RnnTuiApp
+from rnn_tui.tui.messages import TrainingEvent
+from rnn_tui.tui.training_process import TrainingProcess
+from rnn_tui.tui.widgets.config_form import ConfigForm
+from rnn_tui.tui.widgets.event_log import EventLog
+from rnn_tui.tui.widgets.generation_pane import GenerationPane
+from rnn_tui.tui.widgets.perplexity_chart import PerplexityChart
+from rnn_tui.tui.widgets.progress_panel import ProgressPanel
 
 
 def small_config(**overrides):
@@ -30,8 +31,12 @@ async def wait_until(pilot, condition, timeout=120.0):
     while time.monotonic() < deadline:
         if condition():
             return
-        await pilot.pause(0.2)
+        await pilot.pause(0.05)
     raise AssertionError("the dashboard did not get there in time")
+
+
+def status_of(app) -> str:
+    return str(app.query_one(ProgressPanel).query_one("#status").render())
 
 
 async def test_fill_the_form_start_a_run_and_see_points_and_text(tmp_path):
@@ -41,25 +46,23 @@ async def test_fill_the_form_start_a_run_and_see_points_and_text(tmp_path):
         form.query_one("#field-epochs").value = "3"
         form.query_one("#field-hidden").value = "24"
         await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: app.training is not None and not app.training.running()
-                         and len(app.query_one(PerplexityChart).epochs) == 3)
-        await pilot.pause(0.5)
+        await wait_until(pilot, lambda: status_of(app).startswith("completed") and not form.query_one(
+            "#field-epochs").disabled)  # finished, and its process gone: the form is back
         chart = app.query_one(PerplexityChart)
         assert chart.epochs == [1, 2, 3] and all(v > 1 for v in chart.train)
         assert chart.floor is not None
         generated = "\n".join(app.query_one(GenerationPane).lines)
         assert "epoch 1" in generated and "final:" in generated
-        status = str(app.query_one(ProgressPanel).query_one("#status").render())
-        assert status.startswith("completed: epoch 3/3")
+        assert status_of(app).startswith("completed: epoch 3/3")
         assert (tmp_path / "run" / "checkpoint.pt").exists()
         # the log scale with a floor line and a legend (plotext fails on log scale with ylim and labels)
         log_title = "perplexity&#160;(log)"  # as the SVG screenshot spells it
         await pilot.press("ctrl+l")
-        await pilot.pause(0.3)
-        assert chart.log_scale and app.is_running and log_title in app.export_screenshot()
+        await wait_until(pilot, lambda: log_title in app.export_screenshot())
+        assert chart.log_scale and app.is_running
         await pilot.press("ctrl+l")
-        await pilot.pause(0.3)
-        assert not chart.log_scale and app.is_running and log_title not in app.export_screenshot()
+        await wait_until(pilot, lambda: log_title not in app.export_screenshot())
+        assert not chart.log_scale and app.is_running
         # idle with a finished run: ctrl+g streams 200 tokens from its checkpoint, with the run's own prompt
         pane = app.query_one(GenerationPane)
         run_prefix = next(line for line in generated.splitlines() if line.startswith("── final: "))[10:]
@@ -98,92 +101,116 @@ async def test_stop_and_pause_act_and_the_app_can_start_again(tmp_path):
         await pilot.press("ctrl+t")
         await wait_until(pilot, lambda: not app.training_paused)
         await pilot.press("ctrl+o")
-        await wait_until(pilot, lambda: not app.training.running())
-        await pilot.pause(0.5)
-        status = str(app.query_one(ProgressPanel).query_one("#status").render())
-        assert status.startswith("stopped: epoch")
+        await wait_until(pilot, lambda: status_of(app).startswith("stopped: epoch")
+                         and not app.query_one("#field-epochs").disabled)  # the form is back for the next run
         assert len(app.query_one(PerplexityChart).epochs) < 50
-        assert not app.query_one("#field-epochs").disabled  # the form is back for the next run
+        assert not app.training.running()
 
 
 async def test_a_failure_in_training_shows_in_the_app_which_keeps_running():
     app = RnnTuiApp(small_config(corpus="markov", batch_size=5000, num_steps=50))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: app.training is not None and not app.training.running())
-        await pilot.pause(0.5)
-        status = str(app.query_one(ProgressPanel).query_one("#status").render())
-        assert "too short" in status
+        await wait_until(pilot, lambda: "too short" in status_of(app))
         assert app.is_running
 
 
-START_EVENT = {"event": "start", "run_dir": "runs/x", "floor_perplexity": None, "device": "cpu",
-               "config": {"model": "scratch-rnn"}, "start_epoch": 0, "batches_per_epoch": 100,
-               "corpus": {"name": "markov"}, "vocab_size": 28, "num_parameters": 1000}
+def start_event() -> ev.Start:
+    return ev.Start(config={"model": "scratch-rnn"}, vocab_size=28, corpus={"name": "markov"}, device="cpu",
+                    num_parameters=1000, batches_per_epoch=100, run_dir="runs/x")
 
 
-def progress_event(tokens_per_sec: float) -> dict:
-    return {"event": "progress", "epoch": 1, "batch": 10, "batches": 100, "tokens_per_sec": tokens_per_sec,
-            "memory": None}
+def progress_event(tokens_per_sec: float) -> ev.Progress:
+    return ev.Progress(epoch=1, batch=10, batches=100, train_perplexity=9.0, tokens_per_sec=tokens_per_sec,
+                       elapsed_s=1.0)
 
 
 async def test_progress_is_shown_at_most_twice_a_second_and_every_epoch_at_once():
     app = RnnTuiApp(small_config(epochs=5))
     async with app.run_test(size=(80, 24)) as pilot:
-        app.post_message(TrainingEvent(START_EVENT))
-        for speed in (1111, 2222, 3333, 4444):  # arriving together: only the first is drawn
-            app.post_message(TrainingEvent(progress_event(speed)))
-        await pilot.pause(0.2)
         speed_line = lambda: str(app.query_one(ProgressPanel).query_one("#speed").render())  # noqa: E731
-        assert "1,111 tokens/s" in speed_line()
-        app.post_message(TrainingEvent({"event": "epoch", "epoch": 1, "epochs": 5, "train_perplexity": 9.0,
-                                        "val_perplexity": None, "tokens_per_sec": 5555, "eta_s": 8, "memory": None}))
-        await pilot.pause(0.2)
-        assert "epoch 1/5  5,555 tokens/s" in speed_line()
-        await pilot.pause(app.PROGRESS_DISPLAY_INTERVAL_S)
-        app.post_message(TrainingEvent(progress_event(6666)))
-        await pilot.pause(0.2)
-        assert "6,666 tokens/s" in speed_line()
+        app.post_message(TrainingEvent(start_event()))
+        for speed in (1111, 2222, 3333, 4444):  # queued together: the newest replaces the others
+            app.post_message(TrainingEvent(progress_event(speed)))
+        await pilot.pause()
+        assert "4,444 tokens/s" in speed_line()
+        app.post_message(TrainingEvent(progress_event(5555)))  # within half a second of the last: dropped
+        await pilot.pause()
+        assert "4,444 tokens/s" in speed_line()
+        app.post_message(TrainingEvent(ev.Epoch(epoch=1, epochs=5, train_perplexity=9.0, val_perplexity=None,
+                                                tokens_per_sec=6666, grad_norm=1.0, elapsed_s=1.0, eta_s=8,
+                                                train_loss=2.2)))
+        await pilot.pause()
+        assert "epoch 1/5  6,666 tokens/s" in speed_line()  # an epoch is shown at once
+        await pilot.pause(app.PROGRESS_DISPLAY_INTERVAL_S)  # the interval under test
+        app.post_message(TrainingEvent(progress_event(7777)))
+        await pilot.pause()
+        assert "7,777 tokens/s" in speed_line()
 
 
 async def test_event_log_writes_lines_in_batches_and_keeps_the_latest_in_view():
     app = RnnTuiApp(small_config())
     async with app.run_test(size=(80, 24)) as pilot:
         log = app.query_one(EventLog)
-        await pilot.pause(log.FLUSH_INTERVAL_S)
+        await pilot.pause(log.FLUSH_INTERVAL_S)  # the interval under test: the next line is written at once
         writes = []
         original = log.write_lines
         log.write_lines = lambda lines: writes.append(list(lines)) or original(lines)
         for n in range(30):
             log.add(f"line {n}")
-        await pilot.pause(log.FLUSH_INTERVAL_S + 0.3)
+        await wait_until(pilot, lambda: len(writes) == 2, timeout=5)
         assert writes == [["line 0"], [f"line {n}" for n in range(1, 30)]]
         assert log.lines[-1] == "line 29" and log.is_vertical_scroll_end  # scrolled without a relayout
         assert "line&#160;29" in app.export_screenshot()  # drawn, as the SVG spells it
         log.focus()
         assert "ready:" not in app.export_screenshot()
         await pilot.press("home")  # it still scrolls: back to its first line, the greeting
-        await pilot.pause(0.2)
-        screen = app.export_screenshot()
-        assert "ready:" in screen and "line&#160;29" not in screen
+        await wait_until(pilot, lambda: "ready:" in app.export_screenshot(), timeout=5)
+        assert "line&#160;29" not in app.export_screenshot()
 
 
 async def test_checkpoints_are_logged_when_asked_for_or_when_they_fail():
     app = RnnTuiApp(small_config())
     async with app.run_test(size=(80, 24)) as pilot:
-        app.post_message(TrainingEvent(START_EVENT))
-        checkpoint = {"event": "checkpoint", "epoch": 1, "path": "runs/x/checkpoint.pt", "ok": True, "error": None}
-        app.post_message(TrainingEvent(checkpoint))  # the one written after every epoch
-        await pilot.pause(1.2)
         log = app.query_one(EventLog)
+        checkpoint = ev.Checkpoint(epoch=1, path="runs/x/checkpoint.pt")
+        for event in (start_event(), checkpoint, ev.Error(message="sentinel")):  # the one written every epoch
+            app.post_message(TrainingEvent(event))
+        await wait_until(pilot, lambda: "error: sentinel" in log.lines, timeout=5)  # lines are written in order
         assert not any("checkpoint of epoch" in line for line in log.lines)
         app.save_requested = True  # as ctrl+s sets it while a run trains
-        app.post_message(TrainingEvent({**checkpoint, "epoch": 2}))
-        app.post_message(TrainingEvent({**checkpoint, "epoch": 3, "ok": False, "error": "disk full"}))
-        await pilot.pause(1.2)
+        app.post_message(TrainingEvent(ev.Checkpoint(epoch=2, path=checkpoint.path)))
+        app.post_message(TrainingEvent(ev.Checkpoint(epoch=3, path=checkpoint.path, ok=False, error="disk full")))
+        await wait_until(pilot, lambda: sum("checkpoint" in line for line in log.lines) == 2, timeout=5)
         assert [line for line in log.lines if "checkpoint" in line] == [
             "checkpoint of epoch 2 in runs/x/checkpoint.pt",
             "checkpoint of epoch 3 FAILED: disk full in runs/x/checkpoint.pt"]
+
+
+async def test_help_lists_every_binding_of_the_app():
+    app = RnnTuiApp(small_config())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f1")
+        await wait_until(pilot, lambda: "rnn-tui&#160;keys" in app.export_screenshot(), timeout=5)
+        screen = html.unescape(app.export_screenshot()).replace("\xa0", " ")
+        for binding in app.BINDINGS:  # each on one line at 80x24: key, then what it does
+            assert binding.key in screen and binding.tooltip in screen, binding.key
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: "rnn-tui&#160;keys" not in app.export_screenshot(), timeout=5)
+
+
+def test_a_folder_named_like_the_package_in_the_current_directory_changes_nothing(tmp_path, monkeypatch):
+    """The dashboard's training process runs the installed rnn-tui, whatever folders the user stands among."""
+    for package in ("tui", "rnn_tui", "rnn_tui/tui", "engine"):
+        (tmp_path / package).mkdir(exist_ok=True)
+        (tmp_path / package / "__init__.py").write_text("raise SystemExit('the wrong package ran')\n")
+        (tmp_path / package / "cli.py").write_text("raise SystemExit('the wrong package ran')\n")
+    monkeypatch.chdir(tmp_path)
+    process = TrainingProcess(small_config(epochs=1, run_dir=str(tmp_path / "run")))
+    kinds = [event.event for event in process.events()]
+    code, stderr = process.wait()
+    assert code == 0 and "wrong package" not in stderr, stderr
+    assert kinds[0] == "start" and kinds[-1] == "finished"
 
 
 def test_snapshot_80x24(snap_compare):
@@ -197,26 +224,24 @@ def test_snapshot_120x40(snap_compare):
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_real_rnn_tui_in_tmux(tmp_path):
     session = f"rnn-tui-test-{time.time_ns()}"
-    command = (f"cd {tmp_path} && {sys.executable} -m tui.cli --corpus markov:length=20000 --epochs 3 "
-               f"--hidden 32 --device cpu --start; echo EXITED-$?; sleep 30")
-    env = f"PYTHONPATH={ROOT}"
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", f"{env} bash -c '{command}'"],
-                   check=True)
-    try:
-        screen = ""
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and "completed: epoch 3/3" not in screen:
-            time.sleep(1)
+    dashboard = shlex.join(rnn_tui_command("--corpus", "markov:length=20000", "--epochs", "3", "--hidden", "32",
+                                           "--device", "cpu", "--start"))
+    command = f"cd {shlex.quote(str(tmp_path))} && {dashboard}; echo EXITED-$?; sleep 30"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", command], check=True)
+
+    def screen_shows(text: str, timeout: float) -> str:
+        deadline, screen = time.monotonic() + timeout, ""
+        while time.monotonic() < deadline and text not in screen:
+            time.sleep(0.2)
             screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
                                     text=True).stdout
+        return screen
+    try:
+        screen = screen_shows("completed: epoch 3/3", 120)
         assert "completed: epoch 3/3" in screen, screen
         assert "final:" in screen and "perplexity" in screen and "^r Start" in screen
         subprocess.run(["tmux", "send-keys", "-t", session, "C-q"], check=True)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and "EXITED" not in screen:
-            time.sleep(0.5)
-            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
-                                    text=True).stdout
+        screen = screen_shows("EXITED", 30)
         assert "EXITED-0" in screen and "configuration" not in screen  # the terminal is back, clean
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

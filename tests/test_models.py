@@ -1,11 +1,9 @@
 import pytest
 import torch
 
-from engine.models import RNNModel, RNNModelScratch, build_model
-from engine.models.head import linear_cross_entropy
-from engine.models import native_recurrence, onednn
-from engine.models.recurrence import onehot_pays, rnn_recurrence, rnn_recurrence_onehot
-from helpers import assert_close_float32, assert_fast_rnn_equals_textbook, assert_recurrence_equals_float64_autograd
+from rnn_tui.engine.kernels import linear_cross_entropy
+from rnn_tui.engine.kernels.recurrence import rnn_recurrence
+from rnn_tui.engine.models import RNNModel, RNNModelScratch, build_model
 
 V, H, B, T = 11, 16, 3, 5
 
@@ -16,7 +14,7 @@ def inputs(seed=0):
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
-def test_shapes_as_in_the_seeds(cell):
+def test_shapes_as_in_d2l(cell):
     net = RNNModelScratch(V, H, cell)
     state = net.begin_state(B)
     Y, new_state = net(inputs(), state)
@@ -112,58 +110,6 @@ def test_hand_written_bptt_passes_gradcheck(relu):
     H0 = torch.randn(2, 3, dtype=torch.float64, generator=g, requires_grad=True)
     W = (0.5 * torch.randn(3, 3, dtype=torch.float64, generator=g)).requires_grad_(True)
     assert torch.autograd.gradcheck(lambda *args: rnn_recurrence(*args, relu), (XW, b, H0, W))
-
-
-needs_onednn = pytest.mark.skipif(not onednn.usable(torch.zeros(1)), reason="torch was built without oneDNN")
-
-
-@needs_onednn
-@pytest.mark.parametrize("activation", ["none", "tanh", "relu"])
-def test_packed_product_equals_the_plain_product(activation):
-    g = torch.Generator().manual_seed(8)
-    W, x, b = torch.randn(40, 24, generator=g), torch.randn(5, 40, generator=g), torch.randn(24, generator=g)
-    want = torch.addmm(b, x, W)
-    want = {"none": want, "tanh": torch.tanh(want), "relu": torch.relu(want)}[activation]
-    assert_close_float32(onednn.packed_product(W, 5, b, activation)(x), want)
-    assert_close_float32(onednn.packed_product(W.t().contiguous().t(), 5)(x), x @ W)  # a strided W too
-
-
-@needs_onednn
-@pytest.mark.parametrize("relu", [False, True])
-def test_fused_one_hot_recurrence_equals_autograd_in_float32(relu):
-    """The oneDNN path against autograd through the book's step, computed in float64."""
-    g = torch.Generator().manual_seed(9)
-    vocab, hidden, steps, batch = 7, 24, 6, onednn.MIN_BATCH  # a batch large enough for packed products
-    X = torch.randint(0, vocab, (steps, batch), generator=g)
-    weights = [torch.randn(vocab, hidden, generator=g), torch.randn(hidden, generator=g),
-               torch.randn(batch, hidden, generator=g), torch.randn(hidden, hidden, generator=g) * hidden ** -0.5]
-    probe = torch.randn(steps, batch, hidden, generator=g)
-    assert_recurrence_equals_float64_autograd(
-        lambda *w: rnn_recurrence_onehot(X, *w, relu=relu), weights,
-        lambda W_xh: (torch.nn.functional.one_hot(X_t, vocab).double() @ W_xh for X_t in X),
-        ["W_xh", "b_h", "H0", "W_hh"], relu, probe)
-
-
-@needs_onednn
-def test_fast_rnn_uses_the_fused_one_hot_product_for_a_small_vocabulary_only(monkeypatch):
-    monkeypatch.setattr(native_recurrence, "pays", lambda W_hh: False)  # where it pays, its steps are faster
-    assert onehot_pays(torch.zeros(28, 512), torch.zeros(512, 512), 32)  # d2l's shape
-    assert not onehot_pays(torch.zeros(28, 512), torch.zeros(512, 512), 1)  # generating: one row a step
-    assert not onehot_pays(torch.zeros(5511, 256), torch.zeros(256, 256), 32)  # the Tang poems: a gather
-    double = torch.zeros(28, 512, dtype=torch.float64), torch.zeros(512, 512, dtype=torch.float64)
-    assert not onehot_pays(*double, 32)
-
-
-@pytest.mark.parametrize("with_onednn", [True, False])
-@pytest.mark.parametrize("vocab", [V, 3 * H])  # one-hot block fused where oneDNN is, a gather otherwise
-def test_fast_path_equals_textbook_in_float32_with_and_without_onednn(monkeypatch, with_onednn, vocab):
-    """The torch steps (the C recurrence has its own tests): oneDNN's packed ones, and torch's plain ones."""
-    monkeypatch.setattr(native_recurrence, "pays", lambda W_hh: False)
-    if with_onednn and not onednn.usable(torch.zeros(1)):
-        pytest.skip("torch was built without oneDNN")
-    if not with_onednn:
-        monkeypatch.setattr(onednn, "usable", lambda weight: False)
-    assert_fast_rnn_equals_textbook(vocab, H, batch=onednn.MIN_BATCH, steps=T, seed=10)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])

@@ -1,10 +1,10 @@
-"""Training's recurrence in C (native_recurrence.py) against torch: each instruction set's kernels,
-thread counts and shapes that are not whole tiles; then the fast model using it against the textbook."""
+"""Training's recurrence in C (engine/kernels/native) against torch: each instruction set's kernels,
+thread counts and shapes that are not whole tiles; then the fast model on them against the textbook."""
 import pytest
 import torch
 
-from engine.models import native_recurrence, onednn
-from engine.models.recurrence import onehot_pays, rnn_recurrence
+from rnn_tui.engine import kernels
+from rnn_tui.engine.kernels.recurrence import StepKernels, rnn_recurrence
 from helpers import (INSTRUCTION_SETS, assert_close_float32, assert_fast_rnn_equals_textbook,
                      assert_recurrence_equals_float64_autograd, use_c_kernels)
 
@@ -39,11 +39,11 @@ def test_c_steps_equal_torch_steps_forward_and_backward(name, threads, shape):
     states = torch.randn(steps + 1, batch, hidden, generator=g)
     for relu in (False, True):
         got = states.clone()
-        native_recurrence.forward_steps(got, W, relu, threads)
+        kernels.native.forward_steps(got, W, relu, threads)
         assert_close_float32(got, _torch_forward(states, W, relu))
     grad_pre, slope = torch.randn(steps, batch, hidden, generator=g), torch.rand(steps, batch, hidden, generator=g)
     got = grad_pre.clone()
-    native_recurrence.backward_steps(got, slope, W, threads)
+    kernels.native.backward_steps(got, slope, W, threads)
     assert_close_float32(got, _torch_backward(grad_pre, slope, W))
 
 
@@ -51,55 +51,44 @@ def test_c_steps_refuse_buffers_they_cannot_read():
     use_c_kernels()
     W = torch.zeros(8, 8)
     with pytest.raises(ValueError, match="float32"):
-        native_recurrence.forward_steps(torch.zeros(3, 2, 8, dtype=torch.float64), W, False)
+        kernels.native.forward_steps(torch.zeros(3, 2, 8, dtype=torch.float64), W, False)
     with pytest.raises(ValueError, match="contiguous"):
-        native_recurrence.forward_steps(torch.zeros(3, 8, 2).transpose(1, 2), W, False)
+        kernels.native.forward_steps(torch.zeros(3, 8, 2).transpose(1, 2), W, False)
     with pytest.raises(ValueError, match=r"\(8, 8\)"):
-        native_recurrence.backward_steps(torch.zeros(3, 2, 8), torch.zeros(3, 2, 8), torch.zeros(8, 9))
-
-
-@pytest.fixture
-def c_recurrence_calls(monkeypatch):
-    """Counts the C recurrence's calls, so a test knows the path it checks ran."""
-    use_c_kernels()
-    if not native_recurrence.pays(torch.zeros(1, 1)):
-        pytest.skip(f"the C recurrence is not chosen with the {native_recurrence.instruction_set()} kernels")
-    calls = []
-    for name in ("forward_steps", "backward_steps"):
-        def counted(*args, _run=getattr(native_recurrence, name), _name=name):
-            calls.append(_name)
-            return _run(*args)
-        monkeypatch.setattr(native_recurrence, name, counted)
-    return calls
+        kernels.native.backward_steps(torch.zeros(3, 2, 8), torch.zeros(3, 2, 8), torch.zeros(8, 9))
 
 
 @pytest.mark.parametrize("relu", [False, True])
-def test_recurrence_in_c_equals_autograd_in_float32(c_recurrence_calls, relu):
+def test_recurrence_in_c_equals_autograd_in_float32(relu):
     """States and every gradient against autograd through the book's step, computed in float64."""
+    use_c_kernels()
     g = torch.Generator().manual_seed(12)
     steps, batch, hidden = 7, 10, 40
     weights = [torch.randn(steps, batch, hidden, generator=g), torch.randn(hidden, generator=g),
                torch.randn(batch, hidden, generator=g), torch.randn(hidden, hidden, generator=g) * hidden ** -0.5]
     probe = torch.randn(steps, batch, hidden, generator=g)
-    assert_recurrence_equals_float64_autograd(lambda *w: rnn_recurrence(*w, relu=relu), weights, lambda XW: XW,
-                                              ["XW", "b_h", "H0", "W_hh"], relu, probe)
-    assert c_recurrence_calls == ["forward_steps", "backward_steps"]
+    ran = []  # the C steps, recorded as they run: the check below is of them
+    steps_in_c = StepKernels("C, recorded", lambda *a: ran.append("forward") or kernels.native.forward_steps(*a),
+                             lambda *a: ran.append("backward") or kernels.native.backward_steps(*a))
+    assert_recurrence_equals_float64_autograd(lambda *w: rnn_recurrence(*w, relu=relu, steps_with=steps_in_c),
+                                              weights, lambda XW: XW, ["XW", "b_h", "H0", "W_hh"], relu, probe)
+    assert ran == ["forward", "backward"]
 
 
-def test_fast_model_with_c_steps_equals_the_textbook_loss_and_gradients_at_d2l_vocabulary(c_recurrence_calls):
-    assert_fast_rnn_equals_textbook(vocab=28, hidden=48, batch=32, steps=9, seed=13)
-    assert c_recurrence_calls == ["forward_steps", "backward_steps"]
-
-
-def test_c_recurrence_is_chosen_for_float32_on_the_cpu_with_fast_kernels_only():
+def test_fast_model_with_c_steps_equals_the_textbook_loss_and_gradients_at_d2l_vocabulary():
     use_c_kernels()
-    best = native_recurrence.instruction_set()
-    assert native_recurrence.pays(torch.zeros(4, 4)) == (best in ("avx512", "avx2"))
-    assert not native_recurrence.pays(torch.zeros(4, 4, dtype=torch.float64))
-    native_recurrence._native_rnn.use("generic")  # built and tested, slower than oneDNN's steps here
-    assert not native_recurrence.pays(torch.zeros(4, 4))
-    if onednn.usable(torch.zeros(1)):  # then the one-hot product fused into oneDNN's steps takes over
-        assert onehot_pays(torch.zeros(28, 512), torch.zeros(512, 512), 32)
+    assert kernels.recurrence_kernel("c", torch.zeros(28, 48), torch.zeros(48, 48), 32) == "c"
+    assert_fast_rnn_equals_textbook(vocab=28, hidden=48, batch=32, steps=9, seed=13, kernels="c")
+
+
+def test_auto_takes_the_c_recurrence_for_float32_on_the_cpu_with_fast_kernels_only():
+    use_c_kernels()
+    d2l = torch.zeros(28, 512), torch.zeros(512, 512)
+    best = kernels.native.instruction_set()
+    assert (kernels.recurrence_kernel("auto", *d2l, 32) == "c") == (best in ("avx512", "avx2"))
+    kernels.native.use("generic")  # built and tested, slower than oneDNN's steps: not taken by auto
+    assert kernels.recurrence_kernel("auto", *d2l, 32) != "c"
+    assert kernels.recurrence_kernel("c", *d2l, 32) == "c"  # but run when asked for
 
 
 def test_the_c_module_shares_torchs_openmp_runtime():

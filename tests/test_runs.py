@@ -3,20 +3,18 @@ import os
 import pickle
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from engine import checkpoint as ckpt
-from engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from engine.runs import RunDir
-from engine.session import recorded_run
-from engine.trainer import Trainer
+from rnn_tui.engine import checkpoint as ckpt
+from rnn_tui.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from rnn_tui.engine.launch import rnn_tui_command
+from rnn_tui.engine.runs import RunDir
+from rnn_tui.engine.session import recorded_run
+from rnn_tui.engine.trainer import Trainer
 from helpers import pattern_text, tiny_config
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_to_end(config, text, run_dir, resume=None):
@@ -124,17 +122,16 @@ def test_corrupt_truncated_and_foreign_files_are_refused(tmp_path):
 
 
 def _rnn_tui(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "tui.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          **kwargs)
+    return subprocess.run(rnn_tui_command(*args), capture_output=True, text=True, **kwargs)
 
 
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
 def test_signals_stop_at_a_minibatch_checkpoint_and_resume(tmp_path, signame):
     run_dir = tmp_path / "run"
     process = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "train", "--corpus", "markov:length=60000", "--hidden", "32",
-         "--epochs", "200", "--json", "--sample-every", "0", "--device", "cpu", "--run-dir", str(run_dir)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        rnn_tui_command("train", "--corpus", "markov:length=60000", "--hidden", "32", "--epochs", "200", "--json",
+                        "--sample-every", "0", "--device", "cpu", "--run-dir", str(run_dir)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in process.stdout:
         if json.loads(line).get("event") == "checkpoint":  # one epoch done and saved
             break

@@ -2,7 +2,7 @@ import random
 
 import torch
 
-from engine.samplers import min_tokens_for, seq_data_iter_random, seq_data_iter_sequential, split_train_val
+from rnn_tui.engine.samplers import min_tokens_for, seq_data_iter_random, seq_data_iter_sequential, split_train_val
 
 
 def corpus(n=1000):

@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.bench import textbook_predict
-from engine.generation import generate_indices
-from engine.models import RNNModel, RNNModelScratch
-from engine.models import native_stepper
-from engine.models.native_stepper import NativeRNNStepper
-from engine.models.stepper import RNNStepper, stepper_for
+from rnn_tui.engine import kernels
+from rnn_tui.engine.bench.paths import textbook_predict
+from rnn_tui.engine.generation import generate_indices
+from rnn_tui.engine.kernels import stepper_for
+from rnn_tui.engine.kernels.stepper import RNNStepper
+from rnn_tui.engine.models import RNNModel, RNNModelScratch
 from helpers import INSTRUCTION_SETS, assert_close_float32, use_c_kernels
 
 V, H = 11, 16
@@ -29,7 +29,7 @@ def _compiler_and_headers() -> bool:
 def test_the_c_stepper_is_built_wherever_the_install_could_build_it():
     if not _compiler_and_headers():
         pytest.skip("no C compiler or Python headers here: the install skips the C stepper by design")
-    assert native_stepper.available(), "a compiler and headers are here but engine.models._native_rnn is not"
+    assert kernels.native is not None, "a compiler and headers are here but the C kernels were not built"
 
 
 def make_stepper(kind, net, H0, blocks=1):
@@ -39,13 +39,14 @@ def make_stepper(kind, net, H0, blocks=1):
     _, _, name = kind.partition("-")
     if not name.startswith("split"):
         use_c_kernels(name)
-        return NativeRNNStepper(net, H0)
+        return kernels.native.NativeRNNStepper(net, H0)
     use_c_kernels()
+    native_stepper = kernels.native.stepper
     threads, every_size = torch.get_num_threads(), native_stepper.PARALLEL_BYTES
     torch.set_num_threads(int(name.removeprefix("split")))
     native_stepper.PARALLEL_BYTES = 0  # whatever the output layer's size
     try:
-        stepper = NativeRNNStepper(net, H0)
+        stepper = native_stepper.NativeRNNStepper(net, H0)
     finally:
         torch.set_num_threads(threads)
         native_stepper.PARALLEL_BYTES = every_size
@@ -172,8 +173,9 @@ def test_c_stepper_splits_large_weights_only_and_between_a_few_threads():
     try:
         torch.set_num_threads(16)
         small, d2l = RNNModelScratch(28, 128), RNNModelScratch(28, 512)
-        assert NativeRNNStepper(small, torch.zeros(1, 128))._layout[-1] == 1  # 80 KB: a team costs more
-        assert NativeRNNStepper(d2l, torch.zeros(1, 512))._layout[-1] == native_stepper.MAX_THREADS
+        native = kernels.native
+        assert native.NativeRNNStepper(small, torch.zeros(1, 128))._layout[-1] == 1  # 80 KB: a team costs more
+        assert native.NativeRNNStepper(d2l, torch.zeros(1, 512))._layout[-1] == native.stepper.MAX_THREADS
     finally:
         torch.set_num_threads(threads)
 
@@ -202,20 +204,26 @@ def test_generation_yields_outside_inference_mode_and_equals_the_textbook_loop()
 
 
 def test_the_best_kernels_the_cpu_runs_are_chosen_and_an_unknown_set_is_refused():
-    if not native_stepper.available():
-        pytest.skip("the C stepper was not built (no C compiler at install time)")
-    module = native_stepper._native_rnn
-    assert module.instruction_sets()[-1] == "generic"  # runs everywhere, chosen last
-    assert module.in_use() == module.instruction_sets()[0]
+    use_c_kernels()
+    native = kernels.native
+    assert native.instruction_sets()[-1] == "generic"  # runs everywhere, chosen last
+    assert native.instruction_set() == native.instruction_sets()[0]
     with pytest.raises(ValueError, match="no kernels for sse9"):
-        module.use("sse9")
-    module.use("generic")  # built and tested everywhere, but slower than the torch stepper: not chosen
+        native.use("sse9")
+    native.use("generic")  # built and tested everywhere, but slower than the torch stepper: not taken by auto
     assert isinstance(stepper_for(RNNModelScratch(V, H), (torch.zeros(1, H),)), RNNStepper)
+    assert stepper_for(RNNModelScratch(V, H, kernels="c"), (torch.zeros(1, H),)).name == "C stepper, generic"
+
+
+@pytest.mark.parametrize("setting", ["torch", "onednn"])
+def test_kernels_other_than_c_generate_with_the_torch_stepper(setting):
+    assert isinstance(stepper_for(RNNModelScratch(V, H, kernels=setting), (torch.zeros(1, H),)), RNNStepper)
 
 
 def test_stepper_is_used_only_for_the_scratch_rnn_on_the_cpu():
     chosen = stepper_for(RNNModelScratch(V, H), (torch.zeros(1, H),))
-    assert isinstance(chosen, NativeRNNStepper if native_stepper.pays() else RNNStepper)
+    c_faster = kernels.native is not None and kernels.native.faster_than_torch()
+    assert chosen.name.startswith("C stepper") if c_faster else isinstance(chosen, RNNStepper)
     # the C stepper computes in float32: a float64 model keeps the torch one
     assert isinstance(stepper_for(RNNModelScratch(V, H).double(), (torch.zeros(1, H, dtype=torch.float64),)),
                       RNNStepper)

@@ -1,5 +1,5 @@
-from engine.text import detokenize, tokenize, tokenize_prefix
-from engine.vocab import UNK, UNK_PLACEHOLDER, Vocab
+from rnn_tui.engine.text import detokenize, tokenize, tokenize_prefix
+from rnn_tui.engine.vocab import UNK, UNK_PLACEHOLDER, Vocab
 
 
 def test_d2l_preprocessing_gives_28_tokens_on_the_time_machine(timemachine_text):

@@ -1,8 +1,12 @@
+import signal
+import time
+
 import pytest
 import torch
 
-from engine.bench import Workload
-from engine.timing_process import RNN_TUI, SEEDS, TimingProcess
+from rnn_tui.engine.bench.paths import Workload, train_tokens_per_sec
+from rnn_tui.engine.bench.roofline import peak_rss_mib
+from rnn_tui.engine.bench.timing_process import RNN_TUI, TEXTBOOK, TimingProcess
 
 
 def tiny_workload() -> Workload:
@@ -11,13 +15,13 @@ def tiny_workload() -> Workload:
 
 def test_both_processes_give_the_same_losses_and_errors_come_back_as_one_exception():
     work = tiny_workload()
-    with TimingProcess(SEEDS) as seeds, TimingProcess(RNN_TUI) as ours:
-        speed, losses = seeds.train_tokens_per_sec(work, "textbook scratch-rnn", 3, "cpu")
+    with TimingProcess(TEXTBOOK) as textbook, TimingProcess(RNN_TUI) as ours:
+        speed, losses = textbook.call(train_tokens_per_sec, work, "textbook scratch-rnn", 3, "cpu")
         assert speed > 0 and len(losses) == 4
-        assert ours.train_tokens_per_sec(work, "textbook scratch-rnn", 3, "cpu")[1] == losses
+        assert ours.call(train_tokens_per_sec, work, "textbook scratch-rnn", 3, "cpu")[1] == losses
         with pytest.raises(RuntimeError, match="KeyError: 'no such path'"):
-            ours.train_tokens_per_sec(work, "no such path", 3, "cpu")
-        assert ours.peak_rss_mib() > 10  # the child still serves after an error
+            ours.call(train_tokens_per_sec, work, "no such path", 3, "cpu")
+        assert ours.call(peak_rss_mib) > 10  # the child still serves after an error
 
 
 def test_unknown_kind_is_refused():
@@ -26,8 +30,10 @@ def test_unknown_kind_is_refused():
 
 
 def test_kill_ends_a_busy_child_at_once():
-    timer = TimingProcess(SEEDS)
+    timer = TimingProcess(TEXTBOOK)
     long_run = Workload("long", torch.arange(200_000) % 7, vocab_size=7, hidden=64, batch_size=2, num_steps=5)
-    timer._connection.send((long_run, "textbook scratch-rnn", 10**6, "cpu"))  # ~20,000 minibatches: minutes
+    timer._connection.send((train_tokens_per_sec, (long_run, "textbook scratch-rnn", 10**6, "cpu")))  # minutes
+    time.sleep(1)  # let it get busy: killing a child before it starts proves nothing
+    assert timer._process.is_alive() and not timer._connection.poll()  # still working, no answer yet
     timer.kill()
-    assert not timer._process.is_alive()
+    assert timer._process.exitcode == -signal.SIGKILL  # killed, not let finish (exit code 0)

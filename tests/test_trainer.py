@@ -4,10 +4,10 @@ import threading
 import pytest
 import torch
 
-from engine.control import TrainControl
-from engine.generation import predict
-from engine.trainer import Trainer, TrainingInputError
-from engine.vocab import UNK_PLACEHOLDER
+from rnn_tui.engine.control import TrainControl
+from rnn_tui.engine.generation import predict
+from rnn_tui.engine.trainer import Trainer, TrainingInputError
+from rnn_tui.engine.vocab import UNK_PLACEHOLDER
 from helpers import pattern_text, run_events, tiny_config
 
 
@@ -68,7 +68,7 @@ def test_bf16_autocast_trains_the_concise_models_in_bfloat16_with_float32_weight
 
 
 def test_autocast_is_refused_where_the_device_has_no_native_bfloat16(monkeypatch):
-    from engine import device as devices
+    from rnn_tui.engine import device as devices
     assert devices.autocast_problem(torch.device("cpu"), "bf16") is None
     assert devices.autocast_problem(torch.device("cuda", 0), "off") is None
     # no GPU is needed to check the rule: the capability and the name are what CUDA would report
@@ -145,7 +145,7 @@ def test_a_few_epochs_on_the_time_machine(timemachine_text):
 
 
 def test_small_gru_reaches_the_markov_floor_within_3_percent():
-    from corpora import load_corpus
+    from rnn_tui.corpora import load_corpus
     corpus = load_corpus("markov:order=1,alphabet=8,length=40000,seed=0")
     config = tiny_config(model="gru", hidden=32, optimizer="adam", lr=0.01, batch_size=16, num_steps=16, epochs=2)
     events = run_events(Trainer(config, corpus.text, corpus.info()))

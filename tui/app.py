@@ -16,7 +16,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
-from engine.config import TrainConfig
+from rnn_tui.engine import events as ev
+from rnn_tui.engine.config import TrainConfig
 
 from .messages import GeneratedText, TrainingEvent, TrainingExited
 from .screens import ConfirmQuit, HelpScreen
@@ -35,15 +36,18 @@ class RnnTuiApp(App):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
     PROGRESS_DISPLAY_INTERVAL_S = 0.5
+    # priority: the keys work while a form field has focus. The tooltips are the help screen's
+    # and the README's key table (tests/test_docs.py holds the README to them).
     BINDINGS = [
-        Binding("ctrl+r", "start", "Start", priority=True),
-        Binding("ctrl+t", "pause", "Pause", priority=True),
-        Binding("ctrl+o", "stop", "Stop", priority=True),
-        Binding("ctrl+g", "sample", "Sample", priority=True),
-        Binding("ctrl+s", "save", "Save", priority=True),
-        Binding("ctrl+l", "log_scale", "Log", priority=True),
-        Binding("f1", "help", "Help", priority=True),
-        Binding("ctrl+q", "request_quit", "Quit", priority=True),
+        Binding("ctrl+r", "start", "Start", priority=True, tooltip="start training (or resume the --resume run)"),
+        Binding("ctrl+t", "pause", "Pause", priority=True, tooltip="pause / resume (acts between two minibatches)"),
+        Binding("ctrl+o", "stop", "Stop", priority=True, tooltip="stop; the last completed epoch is checkpointed"),
+        Binding("ctrl+g", "sample", "Sample", priority=True,
+                tooltip="sample now with the form's prefix and temperature"),
+        Binding("ctrl+s", "save", "Save", priority=True, tooltip="write a checkpoint now"),
+        Binding("ctrl+l", "log_scale", "Log", priority=True, tooltip="toggle the chart's log scale"),
+        Binding("f1", "help", "Help", priority=True, tooltip="this key map"),
+        Binding("ctrl+q", "request_quit", "Quit", priority=True, tooltip="quit (asks first while a run trains)"),
     ]
 
     def __init__(self, config: TrainConfig, start: bool = False, ascii_only: bool = False,
@@ -136,7 +140,7 @@ class RnnTuiApp(App):
         except ValueError:
             temperature = self.train_config.temperature
         if self._training_active():
-            self.training.send("sample", {"prefix": prefix, "temperature": temperature, "length": 200})
+            self.training.send("sample", prefix=prefix, temperature=temperature, length=200)
         elif self.run_dir:
             self.query_one(GenerationPane).begin_stream(f"from {self.run_dir} (t={temperature:g})")
             self.generate_from_checkpoint(self.run_dir, prefix or "", temperature)
@@ -181,8 +185,8 @@ class RnnTuiApp(App):
     # -- workers: they only post messages ------------------------------------------------------------
     @work(thread=True, group="training")
     def pump_events(self, process: TrainingProcess) -> None:
-        for data in process.events():
-            self.post_message(TrainingEvent(data))
+        for event in process.events():
+            self.post_message(TrainingEvent(event))
         code, stderr = process.wait()
         self.post_message(TrainingExited(code, stderr))
 
@@ -203,56 +207,60 @@ class RnnTuiApp(App):
             pane.stream(message.text)
 
     def on_training_event(self, message: TrainingEvent) -> None:
-        data = message.data
-        kind = data["event"]
+        event = message.event
         progress = self.query_one(ProgressPanel)
-        if kind == "start":
-            self.run_dir = data["run_dir"]
-            self.query_one(PerplexityChart).reset(data.get("floor_perplexity"), total_epochs=self.epochs)
-            self.query_one(DeviceStatus).set_device(data["device"])
-            progress.set_status(f"training {data['config']['model']} on {data['device']}")
-            progress.show_progress(data["start_epoch"] + 1, self.epochs, 0, data["batches_per_epoch"], 0)
-            floor = f", floor {data['floor_perplexity']:.3f}" if data.get("floor_perplexity") else ""
-            self.log_event(f"start: {data['corpus'].get('name')}, vocab {data['vocab_size']}, "
-                           f"{data['num_parameters']:,} parameters{floor}; run {data['run_dir']}")
-        elif kind == "progress":
-            self._memory(data)
-            # every frame costs the trainer a few ms of its cores: twice a second is enough to watch.
-            # Dropped, not deferred as in tui/coalesce.py: a deferred one could overwrite the epoch line
-            if time.monotonic() - self._progress_shown_at < self.PROGRESS_DISPLAY_INTERVAL_S:
-                return
-            self._progress_shown_at = time.monotonic()
-            progress.show_progress(data["epoch"], self.epochs, data["batch"], data["batches"], data["tokens_per_sec"])
-        elif kind == "epoch":
-            self._memory(data)
-            self.query_one(PerplexityChart).add_point(data["epoch"], data["train_perplexity"], data["val_perplexity"])
-            progress.show_progress(data["epoch"], data["epochs"], 1, 1, data["tokens_per_sec"], data["eta_s"])
-            val = f", val {data['val_perplexity']:.3f}" if data["val_perplexity"] is not None else ""
-            self.log_event(f"epoch {data['epoch']}: perplexity {data['train_perplexity']:.3f}{val}")
-        elif kind == "sample":
-            title = f"epoch {data['epoch']}" + (" (on demand)" if data["on_demand"] else "")
-            self.query_one(GenerationPane).add_sample(title, data["text"])
-        elif kind in ("paused", "resumed"):
-            self.training_paused = kind == "paused"
-            progress.set_status(f"{kind} at epoch {data['epoch']}, minibatch {data['batch']}"
-                                + (": ctrl+t resumes" if self.training_paused else ""))
-        elif kind == "checkpoint":  # written every epoch: logged when asked for (ctrl+s) or when it fails
-            if self.save_requested or not data["ok"]:
-                self.save_requested = False
-                outcome = "" if data["ok"] else f" FAILED: {data['error']}"
-                self.log_event(f"checkpoint of epoch {data['epoch']}{outcome} in {data['path']}")
-        elif kind == "diverged":
-            self.log_event(f"diverged at epoch {data['epoch']} (loss {data['loss']}); "
-                           f"kept epoch {data['restored_epoch']}'s weights")
-        elif kind == "finished":
-            self.run_finished = True
-            ppl = f", perplexity {data['train_perplexity']:.3f}" if data["train_perplexity"] is not None else ""
-            progress.set_status(f"{data['status']}: epoch {data['epoch']}/{self.epochs}{ppl}")
-            for sample in data["samples"]:
-                self.query_one(GenerationPane).add_sample(f"final: {sample['prefix']}", sample["text"])
-        elif kind == "error":
-            progress.set_status(f"error: {data['message']}")
-            self.log_event(f"error: {data['message']}")
+        match event:
+            case ev.Start():
+                self._show_start(event)
+            case ev.Progress():
+                self._memory(event.memory)
+                # every frame costs the trainer a few ms of its cores: twice a second is enough to watch.
+                # Dropped, not deferred as in tui/coalesce.py: a deferred one could overwrite the epoch line
+                if time.monotonic() - self._progress_shown_at < self.PROGRESS_DISPLAY_INTERVAL_S:
+                    return
+                self._progress_shown_at = time.monotonic()
+                progress.show_progress(event.epoch, self.epochs, event.batch, event.batches, event.tokens_per_sec)
+            case ev.Epoch():
+                self._memory(event.memory)
+                self.query_one(PerplexityChart).add_point(event.epoch, event.train_perplexity, event.val_perplexity)
+                progress.show_progress(event.epoch, event.epochs, 1, 1, event.tokens_per_sec, event.eta_s)
+                val = f", val {event.val_perplexity:.3f}" if event.val_perplexity is not None else ""
+                self.log_event(f"epoch {event.epoch}: perplexity {event.train_perplexity:.3f}{val}")
+            case ev.Sample():
+                title = f"epoch {event.epoch}" + (" (on demand)" if event.on_demand else "")
+                self.query_one(GenerationPane).add_sample(title, event.text)
+            case ev.Paused() | ev.Resumed():
+                self.training_paused = isinstance(event, ev.Paused)
+                progress.set_status(f"{event.event} at epoch {event.epoch}, minibatch {event.batch}"
+                                    + (": ctrl+t resumes" if self.training_paused else ""))
+            case ev.Checkpoint():  # written every epoch: logged when asked for (ctrl+s) or when it fails
+                if self.save_requested or not event.ok:
+                    self.save_requested = False
+                    outcome = "" if event.ok else f" FAILED: {event.error}"
+                    self.log_event(f"checkpoint of epoch {event.epoch}{outcome} in {event.path}")
+            case ev.Diverged():
+                self.log_event(f"diverged at epoch {event.epoch} (loss {event.loss}); "
+                               f"kept epoch {event.restored_epoch}'s weights")
+            case ev.Finished():
+                self.run_finished = True
+                ppl = f", perplexity {event.train_perplexity:.3f}" if event.train_perplexity is not None else ""
+                progress.set_status(f"{event.status}: epoch {event.epoch}/{self.epochs}{ppl}")
+                for sample in event.samples:
+                    self.query_one(GenerationPane).add_sample(f"final: {sample['prefix']}", sample["text"])
+            case ev.Error():
+                progress.set_status(f"error: {event.message}")
+                self.log_event(f"error: {event.message}")
+
+    def _show_start(self, event: ev.Start) -> None:
+        self.run_dir = event.run_dir
+        self.query_one(PerplexityChart).reset(event.floor_perplexity, total_epochs=self.epochs)
+        self.query_one(DeviceStatus).set_device(event.device)
+        progress = self.query_one(ProgressPanel)
+        progress.set_status(f"training {event.config['model']} on {event.device}")
+        progress.show_progress(event.start_epoch + 1, self.epochs, 0, event.batches_per_epoch, 0)
+        floor = f", floor {event.floor_perplexity:.3f}" if event.floor_perplexity else ""
+        self.log_event(f"start: {event.corpus.get('name')}, vocab {event.vocab_size}, "
+                       f"{event.num_parameters:,} parameters{floor}; run {event.run_dir}")
 
     def on_training_exited(self, message: TrainingExited) -> None:
         self.query_one(ConfigForm).set_enabled(True)
@@ -265,9 +273,9 @@ class RnnTuiApp(App):
         if self.quitting:
             self.exit()
 
-    def _memory(self, data: dict) -> None:
-        if data.get("memory"):
-            self.query_one(DeviceStatus).memory = data["memory"]
+    def _memory(self, memory: dict | None) -> None:
+        if memory:
+            self.query_one(DeviceStatus).memory = memory
 
     def log_event(self, text: str) -> None:
         self.query_one(EventLog).add(text)

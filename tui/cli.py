@@ -10,14 +10,15 @@ import sys
 import click
 from click.core import ParameterSource
 
-from .options import config_from_options, train_options
+from .options import config_from_options, kernels_option, train_options
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def _typed_on_command_line(ctx: click.Context) -> dict:
+def _given_by_user(ctx: click.Context) -> dict:
+    """The options typed on the command line or set by their environment variable (not defaults)."""
     return {name: value for name, value in ctx.params.items()
-            if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+            if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
 
 
 @click.group(invoke_without_command=True, context_settings=CONTEXT)
@@ -41,14 +42,14 @@ def cli(ctx: click.Context, start: bool, ascii_only: bool, **options) -> None:
 @cli.command(context_settings=CONTEXT)
 @train_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line on stdout.")
-@click.option("--control-stdin", is_flag=True, hidden=True, help="Read pause/resume/stop/sample from stdin.")
+@click.option("--control-stdin", is_flag=True, hidden=True,
+              help="Read commands from stdin, one JSON object a line (engine/control.py).")
 @click.pass_context
 def train(ctx: click.Context, as_json: bool, control_stdin: bool, **options) -> None:
     """Train headless: a line per epoch, then d2l's `perplexity P, S tokens/sec on DEVICE`."""
     from .headless import run_train
-    overrides = {k: v for k, v in _typed_on_command_line(ctx).items() if k in ("epochs", "device", "sample_every",
-                                                                               "checkpoint_every", "prefix")}
-    ctx.exit(run_train(config_from_options(options), as_json, options.get("resume"), overrides, control_stdin))
+    ctx.exit(run_train(config_from_options(options), as_json, options.get("resume"), _given_by_user(ctx),
+                       control_stdin))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -59,10 +60,11 @@ def train(ctx: click.Context, as_json: bool, control_stdin: bool, **options) -> 
 @click.option("--top-k", type=int, default=0, show_default=True, help="0 = all tokens.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="auto|cpu|cuda|cuda:N|mps")
-def generate(checkpoint: str, prefix, length, temperature, top_k, seed, device) -> None:
+@kernels_option
+def generate(checkpoint: str, prefix, length, temperature, top_k, seed, device, kernels) -> None:
     """Stream text from CHECKPOINT (a checkpoint file, or a run folder: its latest)."""
     from .headless import run_generate
-    sys.exit(run_generate(checkpoint, prefix, length, temperature, top_k, seed, device))
+    sys.exit(run_generate(checkpoint, prefix, length, temperature, top_k, seed, device, kernels))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -76,15 +78,16 @@ def corpora() -> None:
 @click.option("--quick", is_flag=True, help="Fewer, shorter repetitions (a smoke test, not figures).")
 @click.option("--repeats", type=int, default=3, show_default=True, help="Alternating runs per path.")
 @click.option("--device", default="auto", show_default=True, help="auto|cpu|cuda|cuda:N|mps")
+@kernels_option
 @click.option("--json", "as_json", is_flag=True, help="The results as one JSON object.")
 @click.option("--dashboard", is_flag=True,
               help="Instead: the dashboard's training speed against headless, and key-to-screen latency (tmux).")
-def bench(quick: bool, repeats: int, device: str, as_json: bool, dashboard: bool) -> None:
+def bench(quick: bool, repeats: int, device: str, kernels: str, as_json: bool, dashboard: bool) -> None:
     """Tokens/s of the textbook and fast paths, generation speed, a matmul roofline, peak memory."""
     from .bench_cli import run_bench, run_dashboard_bench
     if dashboard:
         sys.exit(run_dashboard_bench(quick=quick, repeats=repeats, as_json=as_json))
-    sys.exit(run_bench(quick=quick, repeats=repeats, device=device, as_json=as_json))
+    sys.exit(run_bench(quick=quick, repeats=repeats, device=device, kernels=kernels, as_json=as_json))
 
 
 def main() -> None:

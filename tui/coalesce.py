@@ -2,7 +2,9 @@
 
 Every redraw of the dashboard is CPU taken from the trainer's cores, so a widget asks for its
 update through ``Coalesced``: it runs at once when the last run was at least ``interval_s`` ago,
-otherwise once when the interval is over, however many requests came in between.
+otherwise once when the interval is over, however many requests came in between. (Textual has no
+time-based throttle of its own; ``Message.can_replace``, used for progress, merges only messages
+still waiting in the queue.)
 """
 from __future__ import annotations
 

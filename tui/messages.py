@@ -5,15 +5,23 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
+from rnn_tui.engine import events as ev
+
 
 @dataclass
 class TrainingEvent(Message):
-    """One JSON event from the training process (``rnn-tui train --json``)."""
-    data: dict
+    """One event from the training process, read back into its dataclass."""
+    event: ev.Event
+
+    def can_replace(self, message: Message) -> bool:
+        """A progress report still queued is stale once a newer one is behind it."""
+        return isinstance(self.event, ev.Progress) and isinstance(message, TrainingEvent) \
+            and isinstance(message.event, ev.Progress)
 
 
 @dataclass
 class TrainingExited(Message):
+    """The training process has ended: its exit status and the tail of its stderr."""
     returncode: int
     stderr_tail: str
 

@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import click
 
-from engine.config import (ACTIVATIONS, AUTOCAST_MODES, INPUT_KINDS, MODEL_NAMES, OPTIMIZERS, PREPROCESS_MODES,
-                           SAMPLERS, SCRATCH_PATHS, TOKEN_KINDS, TrainConfig)
+from rnn_tui.engine.config import (ACTIVATIONS, AUTOCAST_MODES, INPUT_KINDS, KERNELS, MODEL_NAMES, OPTIMIZERS,
+                                   PREPROCESS_MODES, SAMPLERS, SCRATCH_PATHS, TOKEN_KINDS, TrainConfig)
 
 _D = TrainConfig()
+
+# engine/kernels: also an option of `generate` and `bench`
+kernels_option = click.option(
+    "--kernels", type=click.Choice(KERNELS), default=_D.kernels, show_default=True, envvar="RNN_TUI_KERNELS",
+    show_envvar=True, help="What the fast path runs on: auto (the fastest here), or c, onednn, torch where they run.")
 
 TRAIN_OPTIONS = [
     click.option("--corpus", default=None, metavar="NAME",
@@ -38,6 +43,7 @@ TRAIN_OPTIONS = [
                  help="scratch-rnn only."),
     click.option("--path", "path", type=click.Choice(SCRATCH_PATHS), default=_D.path, show_default=True,
                  help="Scratch models: textbook (one-hot, per-step output) or the equivalent fast path."),
+    kernels_option,
     click.option("--input", "input", type=click.Choice(INPUT_KINDS), default=_D.input, show_default=True,
                  help="Concise models: one-hot inputs (d2l) or a learned embedding."),
     click.option("--autocast", type=click.Choice(AUTOCAST_MODES), default=_D.autocast, show_default=True,

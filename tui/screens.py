@@ -1,24 +1,23 @@
 """Modal screens: the key map, and the question asked before quitting a running training."""
 from __future__ import annotations
 
-from textual.app import ComposeResult
+from rich.table import Table
+from rich.text import Text
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Label, Static
 
-KEY_MAP = [
-    ("ctrl+r", "start training (or resume the --resume run)"),
-    ("ctrl+t", "pause / resume"),
-    ("ctrl+o", "stop (a checkpoint is written)"),
-    ("ctrl+g", "sample now from the prefix and temperature in the form"),
-    ("ctrl+s", "save a checkpoint now"),
-    ("ctrl+l", "toggle the chart's log scale"),
-    ("tab / shift+tab", "walk the form"),
-    ("ctrl+p", "command palette"),
-    ("f1", "this help"),
-    ("ctrl+q", "quit (asks first while training)"),
-]
+
+def key_map(app: type[App]) -> list[tuple[str, str]]:
+    """(keys, what they do) for the app's bindings, then Textual's own for the form and the palette.
+
+    The help screen shows this and a test holds the README's key table to it: the bindings are the one source."""
+    rows = [(binding.key.replace(",", " / "), binding.tooltip or binding.description) for binding in app.BINDINGS]
+    focus = {binding.action: binding.key for binding in Screen.BINDINGS}
+    return rows + [(f"{focus['app.focus_next']} / {focus['app.focus_previous']}", "walk the form"),
+                   (app.COMMAND_PALETTE_BINDING, "command palette (lists every action)")]
 
 
 class HelpScreen(ModalScreen):
@@ -27,7 +26,12 @@ class HelpScreen(ModalScreen):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label("rnn-tui keys", classes="dialog-title")
-            yield Static("\n".join(f"{key:>16}  {what}" for key, what in KEY_MAP))
+            keys = Table.grid(padding=(0, 2))
+            keys.add_column(justify="right", style="bold", no_wrap=True)
+            keys.add_column()  # a long description wraps in its own column
+            for row in key_map(type(self.app)):
+                keys.add_row(*map(Text, row))
+            yield Static(keys, id="keys")
             yield Label("escape closes", classes="dialog-hint")
 
 

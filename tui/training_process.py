@@ -2,17 +2,20 @@
 
 A child process keeps the GIL and any crash away from the dashboard, lets the dashboard start
 without importing torch, and means a run in the dashboard is recorded, checkpointed and
-interruptible exactly like a headless one. Commands go to its stdin, one per line.
+interruptible exactly like a headless one. Commands go to its stdin in the protocol of
+``engine/control.py``; its events come back as JSON lines, read here into the event dataclasses.
 """
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections import deque
 from collections.abc import Callable, Iterator
 
-from engine.config import TrainConfig
+from rnn_tui.engine import events as ev
+from rnn_tui.engine.config import TrainConfig
+from rnn_tui.engine.control import command_line
+from rnn_tui.engine.launch import rnn_tui_command
 
 
 def train_arguments(config: TrainConfig, resume: str | None = None) -> list[str]:
@@ -28,8 +31,7 @@ def train_arguments(config: TrainConfig, resume: str | None = None) -> list[str]
 
 class TrainingProcess:
     def __init__(self, config: TrainConfig, resume: str | None = None):
-        command = [sys.executable, "-m", "tui.cli", "train", "--json", "--control-stdin",
-                   *train_arguments(config, resume)]
+        command = rnn_tui_command("train", "--json", "--control-stdin", *train_arguments(config, resume))
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True, encoding="utf-8", bufsize=1)
         self._stderr: deque[str] = deque(maxlen=20)
@@ -38,23 +40,23 @@ class TrainingProcess:
     def pid(self) -> int:
         return self.process.pid
 
-    def events(self) -> Iterator[dict]:
-        """Parsed events until the process closes its stdout (call from a worker thread)."""
+    def events(self) -> Iterator[ev.Event]:
+        """The run's events until the process closes its stdout (call from a worker thread)."""
         for line in self.process.stdout:
             line = line.strip()
             if not line:
                 continue
             try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
+                yield ev.from_dict(json.loads(line))
+            except ValueError:  # not an event (JSONDecodeError is one): kept with stderr's tail
                 self._stderr.append(line)
 
     def wait(self) -> tuple[int, str]:
         self._stderr.extend(self.process.stderr.read().splitlines())
         return self.process.wait(), "\n".join(self._stderr)
 
-    def send(self, command: str, payload: dict | None = None) -> None:
-        line = command + (" " + json.dumps(payload) if payload else "")
+    def send(self, command: str, **options) -> None:
+        line = command_line(command, **options)
         try:
             self.process.stdin.write(line + "\n")
             self.process.stdin.flush()
@@ -68,8 +70,8 @@ class TrainingProcess:
 def stream_generation(run_path: str, prefix: str, temperature: float, length: int,
                       on_text: Callable[[str], None]) -> tuple[int, str]:
     """Run ``rnn-tui generate`` and hand its output over as it is produced."""
-    command = [sys.executable, "-m", "tui.cli", "generate", run_path, "--prefix", prefix,
-               "--temperature", str(temperature), "--length", str(length)]
+    command = rnn_tui_command("generate", run_path, "--prefix", prefix, "--temperature", str(temperature),
+                              "--length", str(length))
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                encoding="utf-8", bufsize=0)
     while True:

@@ -1,4 +1,7 @@
-"""Model zoo: scratch RNN/GRU/LSTM (two equivalent paths) and the concise ``nn`` models."""
+"""d2l's models: RNN, GRU and LSTM from scratch (§8.5, §9.1, §9.2) and the concise ``nn`` ones (§8.6).
+
+Their fast paths' kernels are in ``engine/kernels``; the models name the computation only.
+"""
 from __future__ import annotations
 
 from ..config import MODEL_NAMES
@@ -8,13 +11,19 @@ from .scratch import ACTIVATIONS, PATHS, RNNModelScratch
 
 def build_model(name: str, vocab_size: int, num_hiddens: int, num_layers: int = 1,
                 dropout: float = 0.0, path: str = "fast", activation: str = "tanh",
-                input_kind: str = "onehot"):
+                input_kind: str = "onehot", kernels: str = "auto"):
     if name not in MODEL_NAMES:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
     if name.startswith("scratch-"):
         # The scratch models are the book's single-layer cells; layers and dropout are concise-only.
-        return RNNModelScratch(vocab_size, num_hiddens, name.removeprefix("scratch-"), path, activation)
+        return RNNModelScratch(vocab_size, num_hiddens, name.removeprefix("scratch-"), path, activation, kernels)
     return RNNModel(vocab_size, num_hiddens, name, num_layers, dropout, input_kind)
+
+
+def model_for(config, vocab_size: int):
+    """The model a ``TrainConfig`` describes, for a vocabulary of ``vocab_size`` tokens."""
+    return build_model(config.model, vocab_size, config.hidden, config.layers, config.dropout, config.path,
+                       config.activation, config.input, config.kernels)
 
 
 def detach_state(state):
@@ -22,4 +31,4 @@ def detach_state(state):
 
 
 __all__ = ["ACTIVATIONS", "INPUTS", "MODEL_NAMES", "PATHS", "RNNModel", "RNNModelScratch",
-           "build_model", "detach_state"]
+           "build_model", "detach_state", "model_for"]

@@ -6,7 +6,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..config import INPUT_KINDS as INPUTS
-from .head import linear_cross_entropy
+from ..kernels import linear_cross_entropy
 
 _LAYERS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 

@@ -4,11 +4,11 @@ Parameters carry the book's names and initialisation (N(0, 0.01²) weights, zero
 Two exactly equivalent paths compute the same function:
 
 - ``textbook``: one-hot inputs and a per-step loop that applies the output layer at every step,
-  as in the seeds' ``rnn`` function.
+  as in d2l's ``rnn`` function.
 - ``fast`` (default): input rows gathered by index (one-hot · W ≡ W[index]), all input
-  projections in one operation, the output layer over all steps in one matmul and, for the
-  vanilla RNN, the hand-written backward through time of ``recurrence.py`` (with a small
-  vocabulary on a CPU with oneDNN, the one-hot product fused into the recurrent one there).
+  projections in one operation, the output layer and the cross-entropy over all steps as one
+  operation and, for the vanilla RNN, the hand-written backward through time, its steps on the
+  kernels ``model.kernels`` names (``engine/kernels``: auto, c, onednn or torch).
 
 Shapes at the boundary: ``forward(X: (B, T) int64, state) -> (logits: (T·B, V), state)``;
 logits are time-major, to match ``Y.T.reshape(-1)`` as in d2l.
@@ -19,9 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import ACTIVATIONS, SCRATCH_PATHS as PATHS
-from .head import linear_cross_entropy
-from .recurrence import onehot_pays, rnn_recurrence, rnn_recurrence_onehot
+from ..config import ACTIVATIONS, KERNELS, SCRATCH_PATHS as PATHS
+from ..kernels import linear_cross_entropy, rnn_hidden_states
 
 CELLS = ("rnn", "gru", "lstm")
 
@@ -31,7 +30,7 @@ _GATES = {"rnn": ("h",), "gru": ("z", "r", "h"), "lstm": ("i", "f", "o", "c")}
 
 class RNNModelScratch(nn.Module):
     def __init__(self, vocab_size: int, num_hiddens: int, cell: str = "rnn",
-                 path: str = "fast", activation: str = "tanh"):
+                 path: str = "fast", activation: str = "tanh", kernels: str = "auto"):
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"unknown cell {cell!r}")
@@ -39,8 +38,10 @@ class RNNModelScratch(nn.Module):
             raise ValueError(f"unknown path {path!r}")
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}")
+        if kernels not in KERNELS:
+            raise ValueError(f"unknown kernels {kernels!r}")
         self.vocab_size, self.num_hiddens = vocab_size, num_hiddens
-        self.cell, self.path, self.activation = cell, path, activation
+        self.cell, self.path, self.activation, self.kernels = cell, path, activation, kernels
 
         def normal(*shape):
             return nn.Parameter(torch.randn(*shape) * 0.01)
@@ -114,12 +115,8 @@ class RNNModelScratch(nn.Module):
         return logits, new_state
 
     def _rnn_fast(self, X, state):
-        relu = self.activation == "relu"
-        if onehot_pays(self.W_xh, self.W_hh, X.shape[0]):
-            Hs = rnn_recurrence_onehot(X.T, self.W_xh, self.b_h, state[0], self.W_hh, relu)
-        else:
-            XW = F.embedding(X.T, self.W_xh)  # (T, B, h): row gather ≡ one-hot matmul
-            Hs = rnn_recurrence(XW, self.b_h, state[0], self.W_hh, relu)
+        Hs = rnn_hidden_states(self.kernels, X.T, self.W_xh, self.b_h, state[0], self.W_hh,
+                               relu=self.activation == "relu")
         return Hs, (Hs[-1],)
 
     def _input_projections(self, X):

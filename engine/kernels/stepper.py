@@ -1,8 +1,7 @@
-"""One-token steps of the scratch RNN for generation, with the weights laid out for speed.
+"""One-token steps of the scratch RNN for generation in torch, with the weights laid out for speed.
 
-Two steppers: the C one (native_stepper.py; at d2l's shape 2-2.6x this one on one core, ~3.5x split
-over two) for float32 models on CPUs with AVX2 or AVX-512 where the install could build it, and this
-torch one everywhere else.
+The C stepper (``native/stepper.py``) does the same where the switch chooses it; this one serves
+everywhere else (float64 models, no C module, ``--kernels torch`` or ``onednn``).
 
 Generating is a chain of (1×h)·(h×h) and (1×h)·(h×V) products. The CPU BLAS runs such
 matrix-vector products on one core, so the columns of a large weight matrix are cut into one
@@ -16,10 +15,6 @@ allocator and the dispatcher cost as much as the arithmetic).
 from __future__ import annotations
 
 import torch
-
-from . import native_stepper
-from .native_stepper import NativeRNNStepper
-from .scratch import RNNModelScratch
 
 
 def _column_blocks(W: torch.Tensor, blocks: int) -> torch.Tensor:
@@ -101,18 +96,3 @@ class RNNStepper:
 
     def state(self) -> tuple[torch.Tensor]:
         return (self._vectors[self._current].view(1, self.h).clone(),)
-
-
-def stepper_for(model, state) -> RNNStepper | NativeRNNStepper | None:
-    """A stepper where it pays (the vanilla scratch RNN on the CPU), else None: the C one for a
-    float32 model where it was built and measured faster (AVX2 or AVX-512), else this module's."""
-    H = state[0]
-    if not isinstance(model, RNNModelScratch) or model.cell != "rnn":
-        return None
-    if H.device.type != "cpu" or H.shape != (1, model.num_hiddens):
-        return None
-    if native_stepper.pays() and model.W_hh.dtype == H.dtype == torch.float32:
-        return NativeRNNStepper(model, H)
-    threads = max(1, min(torch.get_num_threads(), 8))
-    blocks = max(k for k in range(1, threads + 1) if model.num_hiddens % k == 0)
-    return RNNStepper(model, H, blocks)

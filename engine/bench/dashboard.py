@@ -16,10 +16,11 @@ import shlex
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from ..launch import rnn_tui_command
 
 # key-to-screen: the resolution of the latency figures. Each poll runs `tmux capture-pane`, a process
 # of its own; polling faster would take a core from the dashboard it is timing.
@@ -60,7 +61,7 @@ def _wait_for(condition, timeout_s: float, what: str, poll_s: float = POLL_S):
 
 
 def _headless_run(args: list[str], run_dir: Path) -> list[float]:
-    command = [sys.executable, "-m", "tui.cli", "train", *args, "--run-dir", str(run_dir)]
+    command = rnn_tui_command("train", *args, "--run-dir", str(run_dir))
     done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
     if done.returncode != 0:
         raise BenchError(f"headless run failed: {done.stderr.strip().splitlines()[-1:]}")
@@ -68,7 +69,7 @@ def _headless_run(args: list[str], run_dir: Path) -> list[float]:
 
 
 def _start_dashboard(args: list[str], run_dir: Path, size: tuple[int, int], start: bool = True) -> None:
-    command = shlex.join([sys.executable, "-m", "tui.cli", *args, "--run-dir", str(run_dir)] + ["--start"] * start)
+    command = shlex.join(rnn_tui_command(*args, "--run-dir", str(run_dir), *["--start"] * start))
     _tmux("kill-session", "-t", SESSION)
     subprocess.run(["tmux", "new-session", "-d", "-s", SESSION, "-x", str(size[0]), "-y", str(size[1]), command],
                    check=True)
@@ -147,24 +148,3 @@ def measure_dashboard(repeats: int, epochs: int, presses: int, size: tuple[int, 
                              for when, timings in latencies.items()},
         "poll_ms": POLL_S * 1000,
     }
-
-
-def format_dashboard_bench(result: dict) -> str:
-    pairs = ", ".join(f"{100 * ratio:.1f}" for ratio in result["pair_ratios"])
-    lines = [
-        f"dashboard bench ({result['configuration']}; dashboard in a {result['terminal']}; "
-        f"{result['repeats']} alternating pairs of runs, epochs after the first)",
-        f"  headless   {result['headless_tokens_per_sec']:>10,.0f} tokens/s (median epoch)",
-        f"  dashboard  {result['dashboard_tokens_per_sec']:>10,.0f} tokens/s (median epoch)",
-        f"  dashboard / headless, median of the pairs: {100 * result['dashboard_over_headless']:.1f} % "
-        f"(pairs: {pairs} %)",
-        f"  key to screen, idle and while a run trains (polled every {result['poll_ms']:.0f} ms):",
-    ]
-    shows = {"f1": "opens the help", "escape": "closes it; Textual first waits ESCDELAY (100 ms by default) "
-                                                "to tell a lone escape from a key sequence"}
-    for when, timings in result["key_to_screen_ms"].items():
-        for key, latency in timings.items():
-            lines.append(f"    {when:<9}{key:<7} median {latency['median']:>4.0f} ms, p90 {latency['p90']:>4.0f} ms, "
-                         f"max {latency['max']:>4.0f} ms ({latency['presses']} presses)")
-    lines += [f"    {key}: {meaning}" for key, meaning in shows.items()]
-    return "\n".join(lines)

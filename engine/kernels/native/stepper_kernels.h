@@ -1,10 +1,9 @@
-/* The C stepper's arithmetic for one instruction set, and training's (native_recurrence_kernels.h);
+/* The C stepper's arithmetic for one instruction set, and training's (recurrence_kernels.h);
  * native_rnn.c includes this file once per set.
  *
  * Before each inclusion: LANES (floats per native vector: 16 for AVX-512, 8 for AVX2, 4 for SSE2
  * or NEON), SUFFIX (appended to every name) and TARGET (the function attribute that lets the compiler
- * use that set). The vectors must be the set's own width: a wider one is lowered through memory, which
- * measured 6-10x slower than torch.
+ * use that set). The vectors must be the set's own width: a wider one is lowered through memory.
  */
 #define CAT_(a, b) a##_##b
 #define CAT(a, b) CAT_(a, b)
@@ -180,7 +179,7 @@ KERNEL void NAME(greedy_tokens)(const rnn_t *m, int64_t token, Py_ssize_t count,
     NAME(steps)(m, NULL, token, count, 1, chosen);
 }
 
-#include "native_recurrence_kernels.h"
+#include "recurrence_kernels.h"
 
 static const kernels_t NAME(kernels) = {STR(SUFFIX), NAME(feed_tokens), NAME(step_token), NAME(greedy_tokens),
                                         NAME(recurrence_steps)};

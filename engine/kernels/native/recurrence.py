@@ -1,28 +1,16 @@
 """Training's vanilla-RNN recurrence in C (``_native_rnn.recurrence``): all steps of a minibatch in one call.
 
-Each step's product is near the CPU's peak already in torch (oneDNN's packed product, ~105 µs at
-d2l's shape against ~93 at the peak of two cores); what a per-step loop in Python adds is the
-calls around it: a dispatch, a copy and a fixed cost for every step, twice per minibatch. In C the
-steps run back to back on the cores torch uses, through the OpenMP runtime torch loaded, each core
-holding its panels of W_hh in its own cache for the whole minibatch; it is chosen on the CPUs where
-it measured faster (``pays``). ``recurrence.py`` calls it and keeps the torch loop for everything
-else (float64, CUDA, no compiler at install time).
+Each step's product is near the CPU's peak already in torch; what a per-step loop in Python adds is
+the calls around it: a dispatch, a copy and a fixed cost for every step, twice per minibatch. In C
+the steps run back to back on the cores torch uses, through the OpenMP runtime torch loaded, each
+core holding its panels of W_hh in its own cache for the whole minibatch. ``../recurrence.py`` calls
+these two functions; everything around them (φ', dW_hh, the bias gradient) stays in torch.
 """
 from __future__ import annotations
 
 import torch
 
-from .native_stepper import _native_rnn, instruction_set
-
-# where the C recurrence measured faster than oneDNN's packed steps (README); the generic kernels
-# (SSE2 on x86) are built and tested, not chosen
-FASTER_THAN_TORCH = ("avx512", "avx2")
-
-
-def pays(W_hh: torch.Tensor) -> bool:
-    """Whether the recurrence with weight ``W_hh`` should run in C here."""
-    return (_native_rnn is not None and W_hh.device.type == "cpu" and W_hh.dtype == torch.float32
-            and instruction_set() in FASTER_THAN_TORCH)
+from . import _native_rnn
 
 
 def _check(name: str, tensor: torch.Tensor, shape: tuple[int, ...]) -> None:

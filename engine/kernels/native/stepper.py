@@ -1,47 +1,20 @@
-"""Generation steps of the vanilla scratch RNN through the C module ``_native_rnn`` (native_rnn.c).
+"""Generation steps of the vanilla scratch RNN in C (``_native_rnn``: feed, step, greedy).
 
-The same interface as ``RNNStepper`` (feed, logits, greedy, state). This side owns every buffer
-and lays the weights out as the C loop reads them: float32, contiguous, hidden and vocabulary
-padded with zeros to whole vectors. The module is optional (built when the install found a C
-compiler); ``available()`` says whether it is here.
+The same interface as the torch stepper (``../stepper.py``): feed, logits, greedy, state. This side
+owns every buffer and lays the weights out as the C loop reads them: float32, contiguous, hidden and
+vocabulary padded with zeros to whole vectors.
 """
 from __future__ import annotations
 
 import torch
 
-try:
-    from . import _native_rnn
-except ImportError:  # installed without a C compiler: generation uses the torch stepper
-    _native_rnn = None
+from . import _native_rnn
 
 PADDING = 16  # floats: native_rnn.c pads to a whole number of vectors of every instruction set
-
-
-def available() -> bool:
-    return _native_rnn is not None
-
-
-def instruction_set() -> str | None:
-    """The instruction set of the C kernels in use ("avx512", "avx2", "generic"), None without them."""
-    return None if _native_rnn is None else _native_rnn.in_use()
-
-
-# where the C stepper measured faster than the torch one; the generic kernels (SSE2 on x86) took
-# 34 against 24-40 µs a character at d2l's shape and 220 against 86-104 at Tang's (README)
-FASTER_THAN_TORCH = ("avx512", "avx2")
-
-
-def pays() -> bool:
-    """Whether generation should use the C stepper on this CPU."""
-    return instruction_set() in FASTER_THAN_TORCH
-
-
-# weights this large are read by every core, each its own columns of every step (one fork per chunk,
-# two barriers per character): µs a character, one thread → two, were 0.9 → 2.0 at 80 KB of weights,
-# 3.0 → 3.2 at 280 KB, 6.4 → 5.8 at 600 KB, 11.9 → 7.5 at d2l's 1.1 MB, 77 → 40 at the Tang poems' 6.9 MB
+# a step with this many bytes of weights or more is split by columns over the cores (one team per
+# chunk, two barriers a character); below it, waking the team costs more than a core saves
 PARALLEL_BYTES = 512 * 1024
-# measured on two cores only: each character waits twice for the slowest thread, so more cores than a
-# few are not asked for
+# each character waits twice for the slowest thread, so more than a few threads are not asked for
 MAX_THREADS = 4
 
 
@@ -64,8 +37,6 @@ class NativeRNNStepper:
         return f"C stepper, {_native_rnn.in_use()}"
 
     def __init__(self, model, H: torch.Tensor):
-        if _native_rnn is None:
-            raise RuntimeError("the C stepper was not built (no C compiler at install time)")
         self.h, self.vocab_size = model.num_hiddens, model.vocab_size
         hp, vp = _whole_vectors(self.h), _whole_vectors(self.vocab_size)
         self.E = _padded((model.W_xh + model.b_h).detach(), hp)        # (V, hp): X_t W_xh + b_h by row

@@ -2,14 +2,12 @@
 
 The recurrence multiplies the same (h×h) weight by a new (B×h) block at every step. A BLAS call
 packs the weight into its blocked layout on every call; oneDNN packs it once
-(``_reorder_linear_weight``) and can apply the activation inside the product. At d2l's shape
-(32×512)·(512×512) a packed product with tanh took ~105 µs here, ~120 as a recurrence step with its
-copy, against ~160-180 µs for MKL's product plus torch's tanh (the README has the measured effect on
-whole minibatches; ``rnn-tui bench`` prints both products' GFLOP/s).
+(``_reorder_linear_weight``) and can apply the activation inside the product, where torch's own
+float32 tanh on a small tensor runs on one thread.
 
 These are torch's own oneDNN operators (``torch.ops.mkldnn``, the ones TorchInductor emits for
-CPU linear layers). They are not public API, so ``usable`` checks once that they exist and give
-the plain product's result; anything else falls back to the plain path.
+CPU linear layers). They are not public API, so ``available`` checks once that they exist and give
+the plain product's result; where they do not, the kernels switch never chooses them.
 """
 from __future__ import annotations
 
@@ -20,7 +18,8 @@ import torch
 
 
 @functools.cache
-def _available() -> bool:
+def available() -> bool:
+    """Whether torch's oneDNN operators are here and give the plain product's result."""
     ops = getattr(torch.ops, "mkldnn", None)
     if not torch.backends.mkldnn.is_available() or ops is None:
         return False
@@ -33,21 +32,6 @@ def _available() -> bool:
         return torch.allclose(got, torch.tanh(torch.addmm(b, x, W)), rtol=1e-5, atol=1e-6)
     except (RuntimeError, AttributeError, NotImplementedError):
         return False
-
-
-# Packing costs a copy of the weight per call (0.2-0.5 ms at 512×512), and a packed product of one
-# row is slower than MKL's (35 against 21 µs at d2l's shape): it pays for blocks of many rows only.
-MIN_BATCH = 16
-
-
-def usable(weight: torch.Tensor) -> bool:
-    """Whether products with ``weight`` can be packed here: a float32 CPU tensor, oneDNN present."""
-    return weight.device.type == "cpu" and weight.dtype == torch.float32 and _available()
-
-
-def pays(weight: torch.Tensor, batch: int) -> bool:
-    """Whether to pack ``weight`` for products with blocks of ``batch`` rows."""
-    return batch >= MIN_BATCH and usable(weight)
 
 
 def packed_product(W: torch.Tensor, batch: int, bias: torch.Tensor | None = None,

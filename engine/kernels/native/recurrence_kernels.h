@@ -1,11 +1,11 @@
 /* Training's recurrence for one instruction set: every step of a minibatch's forward or backward
- * through time in one call, the steps' products split over the cores. native_rnn_kernels.h includes
+ * through time in one call, the steps' products split over the cores. stepper_kernels.h includes
  * this file with its LANES, NAME, KERNEL, INLINE and vector types defined.
  *
  * A step is a (B×h)·(h×h) product with its epilogue; the next step needs all of it, so the cores
  * share each step and wait for each other between steps. Each core owns a run of TILE_COLS-wide
  * column panels of the weight, packed once per call so a panel streams through memory in order and,
- * at d2l's shape (h = 512, two cores: 512 KB each), stays in that core's L2 for all the steps. Within
+ * at d2l's shape on two cores (h = 512: 512 KB each), stays in that core's L2 for all the steps. Within
  * a panel, TILE_ROWS rows of the product accumulate in registers: 2·TILE_ROWS vectors, with room left
  * for the two weight vectors (AVX-512 has 32 registers, AVX2 and SSE2 16).
  */

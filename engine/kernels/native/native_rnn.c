@@ -1,12 +1,12 @@
-/* The vanilla scratch RNN's steps on the CPU in C: generation, one token at a time, and training's
- * recurrence, every step of a minibatch in one call (native_recurrence_kernels.h).
+/* The vanilla scratch RNN's steps on the CPU in C: generation, one token at a time (stepper_kernels.h),
+ * and training's recurrence, every step of a minibatch in one call (recurrence_kernels.h).
  *
- * Why C: at batch 1 a step is a (1×h)·(h×h) and a (1×h)·(h×V) product; torch spends more time
- * dispatching its five small ops, and its BLAS matrix-vector product runs at half this loop's
- * speed on the CPUs we measured (README, issue 6), so the textbook's predict loop is only ~3× slower
- * than a torch stepper. Here a whole greedy chunk runs without returning to Python.
+ * Why C: at batch 1 a step is a (1×h)·(h×h) and a (1×h)·(h×V) product, and torch spends longer
+ * dispatching its five small ops and in its one-thread matrix-vector product than in the arithmetic;
+ * here a whole greedy chunk runs without returning to Python. In training, the per-step calls from
+ * Python cost more than the products (docs/benchmarks.md has the figures).
  *
- * Layout (made by engine/models/native_stepper.py, which allocates every buffer: this module trusts
+ * Layout (made by stepper.py beside this file, which allocates every buffer: this module trusts
  * the addresses and checks only the sizes and the tokens). h hidden units padded to hp, V tokens padded to vp
  * (multiples of PADDING, zeros in the padding, so padded units stay 0 and padded logits are never read):
  *   E    (V, hp)  W_xh + b_h by row: one-hot(x)·W_xh + b_h is the row E[x]
@@ -45,7 +45,7 @@ typedef struct {
     int nan;
 } best_t;
 
-/* Training's recurrence, for every step of a minibatch; native_recurrence.py makes the buffers */
+/* Training's recurrence, for every step of a minibatch; recurrence.py beside this file makes the buffers */
 typedef struct {
     float *seq;         /* forward: states (T+1, B, h), H0 then X_t·W_xh + b_h, made H_1..H_T in place;
                            backward: (T, B, h), dL/dH_t ⊙ φ'_t, made dL/d(pre-activation_t) in place */
@@ -70,14 +70,14 @@ typedef struct {
 #define LANES 16
 #define SUFFIX avx512
 #define TARGET __attribute__((target("avx512f,fma")))
-#include "native_rnn_kernels.h"
+#include "stepper_kernels.h"
 #undef LANES
 #undef SUFFIX
 #undef TARGET
 #define LANES 8
 #define SUFFIX avx2
 #define TARGET __attribute__((target("avx2,fma")))
-#include "native_rnn_kernels.h"
+#include "stepper_kernels.h"
 #undef LANES
 #undef SUFFIX
 #undef TARGET
@@ -85,7 +85,7 @@ typedef struct {
 #define LANES 4
 #define SUFFIX generic
 #define TARGET
-#include "native_rnn_kernels.h"
+#include "stepper_kernels.h"
 #undef LANES
 #undef SUFFIX
 #undef TARGET

@@ -4,8 +4,8 @@ With a large vocabulary (the Tang poems: V = 5,511) this is most of a minibatch'
 things make it cheaper than ``F.cross_entropy(torch.addmm(b_q, H, W_hq), y)``, with the same result:
 
 - The logits are computed transposed, (V, N) = W_hqᵀ·Hᵀ, and every product of the backward keeps the
-  large dimension first: on this project's CI CPU (MKL) the forward product runs 1.7x faster in
-  this layout, and ``rnn-tui bench`` prints the roofline of the layout used.
+  large dimension first: MKL runs a thin product faster in this layout (``rnn-tui bench`` prints
+  the roofline of the layout used).
 - One (V, N) buffer serves throughout: the logits become exp(logit - max) in place for the
   log-sum-exp, and the backward turns them into (softmax - one-hot) / N in place. So its backward
   runs once per forward, as training does; a second one (``retain_graph``) raises autograd's error.

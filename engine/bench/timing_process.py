@@ -1,21 +1,23 @@
 """Child processes that time training runs for the benchmark, one per allocator setting.
 
-The seeds run in a process with glibc's malloc as it comes; rnn-tui's trainer first calls
-``keep_freed_memory`` (``allocator.py``), which speeds up whatever trains in its process, the
-textbook loop included. A setting that lasts a process's lifetime cannot alternate within one
-process, so the benchmark keeps one child of each kind alive and sends them runs in turn: one
-run at a time, so the two never compete for the cores and the alternation still cancels drift.
+The textbook loop runs in a process with glibc's malloc as it comes, as d2l's notebook does;
+rnn-tui's trainer first calls ``keep_freed_memory`` (``engine/allocator.py``), which speeds up
+whatever trains in its process, the textbook loop included. A setting that lasts a process's
+lifetime cannot alternate within one process, so the benchmark keeps one child of each kind alive
+and sends them runs in turn: one run at a time, so the two never compete for the cores and the
+alternation still cancels drift.
 """
 from __future__ import annotations
 
 import multiprocessing
 import signal
 import traceback
+from collections.abc import Callable
 
-from .allocator import keep_freed_memory
+from ..allocator import keep_freed_memory
 
-SEEDS = "seeds"      # glibc's defaults, as the seeds' notebook runs
-RNN_TUI = "rnn-tui"  # freed memory kept, as rnn-tui's trainer runs
+TEXTBOOK = "textbook"  # glibc's malloc as it comes, as d2l's notebook runs
+RNN_TUI = "rnn-tui"    # freed memory kept, as rnn-tui's trainer runs
 
 
 def _serve(connection, kind: str) -> None:
@@ -23,25 +25,20 @@ def _serve(connection, kind: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if kind == RNN_TUI:
         keep_freed_memory()  # before torch allocates anything, as in a training process
-    import torch
-
-    from .bench import peak_rss_mib, train_tokens_per_sec  # here: bench imports this module
+    # a request is (function, arguments): unpickling the first one imports torch, after the allocator is set
     while (request := connection.recv()) is not None:
-        if request == "peak_rss_mib":
-            connection.send(("ok", peak_rss_mib()))
-            continue
-        work, label, batches, device = request
+        function, args = request
         try:
-            connection.send(("ok", train_tokens_per_sec(work, label, batches, torch.device(device))))
+            connection.send(("ok", function(*args)))
         except Exception:  # reported to the parent, which raises it there; this child keeps serving
             connection.send(("error", traceback.format_exc(limit=-3)))
 
 
 class TimingProcess:
-    """A spawned child (a clean interpreter: no inherited threads or allocator state) that times runs."""
+    """A spawned child (a clean interpreter: no inherited threads or allocator state) that runs timings."""
 
     def __init__(self, kind: str):
-        if kind not in (SEEDS, RNN_TUI):
+        if kind not in (TEXTBOOK, RNN_TUI):
             raise ValueError(f"unknown timing process {kind!r}")
         context = multiprocessing.get_context("spawn")
         self.kind = kind
@@ -51,8 +48,9 @@ class TimingProcess:
         self._process.start()
         child_end.close()
 
-    def _ask(self, request):
-        self._connection.send(request)
+    def call(self, function: Callable, *args):
+        """``function(*args)`` in the child (a module-level function: it travels by name); its result."""
+        self._connection.send((function, args))
         try:
             status, value = self._connection.recv()
         except EOFError:
@@ -61,12 +59,6 @@ class TimingProcess:
         if status == "error":
             raise RuntimeError(f"in the benchmark's {self.kind} timing process:\n{value}")
         return value
-
-    def train_tokens_per_sec(self, work, label: str, batches: int, device) -> tuple[float, list[float]]:
-        return self._ask((work, label, batches, str(device)))
-
-    def peak_rss_mib(self) -> float:
-        return self._ask("peak_rss_mib")
 
     def kill(self) -> None:
         """End the child now, whatever it is doing (the parent is giving up)."""

@@ -1,0 +1,41 @@
+"""The C kernels (``native_rnn.c``): the vanilla RNN's generation steps and training's recurrence.
+
+Built by the install where it finds a C compiler with OpenMP. Importing this package raises
+ImportError where the module was not built; ``engine/kernels/__init__.py`` guards that one import,
+so without this folder rnn-tui runs its torch kernels.
+
+The module holds one copy of its kernels per instruction set (AVX-512, AVX2, and a generic one with
+4-float vectors) and uses the best the CPU runs; ``use`` switches sets (the tests compare them all).
+"""
+from __future__ import annotations
+
+from . import _native_rnn  # ImportError where the install did not build it
+from .recurrence import backward_steps, forward_steps
+from .stepper import NativeRNNStepper
+
+# where these kernels measured faster than torch's (docs/benchmarks.md); the generic set is built and
+# tested everywhere, and runs when asked for (--kernels c), but "auto" leaves it out
+FASTER_THAN_TORCH = ("avx512", "avx2")
+
+
+def instruction_set() -> str:
+    """The instruction set of the kernels in use: "avx512", "avx2" or "generic"."""
+    return _native_rnn.in_use()
+
+
+def instruction_sets() -> list[str]:
+    """Every instruction set this CPU runs kernels for, best first (the import chose the first)."""
+    return _native_rnn.instruction_sets()
+
+
+def use(name: str) -> None:
+    """Use the kernels for instruction set ``name``; ValueError where this CPU does not run them."""
+    _native_rnn.use(name)
+
+
+def faster_than_torch() -> bool:
+    return instruction_set() in FASTER_THAN_TORCH
+
+
+__all__ = ["FASTER_THAN_TORCH", "NativeRNNStepper", "backward_steps", "faster_than_torch", "forward_steps",
+           "instruction_set", "instruction_sets", "use"]
