@@ -21,6 +21,14 @@ def test_help_does_not_import_torch_or_textual():
     assert rnn_tui("--help").returncode == 0
 
 
+def test_installed_as_one_package_with_nothing_generic_beside_it(tmp_path):
+    for generic in ("engine", "tui", "corpora"):  # from a folder outside the checkout
+        done = subprocess.run(python_command(f"import {generic}"), capture_output=True, text=True, cwd=tmp_path)
+        assert done.returncode != 0 and f"No module named '{generic}'" in done.stderr
+    assert subprocess.run(python_command("import rnn_tui.engine, rnn_tui.tui, rnn_tui.corpora"), cwd=tmp_path,
+                          capture_output=True).returncode == 0
+
+
 @pytest.mark.parametrize("args,message", [
     (["--hidden", "0"], "--hidden must be a positive integer"),
     (["--batch-size", "-3"], "--batch-size must be a positive integer"),

@@ -16,8 +16,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
-from rnn_tui.engine import events as ev
-from rnn_tui.engine.config import TrainConfig
+from ..engine import events as ev
+from ..engine.config import TrainConfig
 
 from .messages import GeneratedText, TrainingEvent, TrainingExited
 from .screens import ConfirmQuit, HelpScreen

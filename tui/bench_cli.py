@@ -12,9 +12,9 @@ from .headless import InputError
 def run_bench(quick: bool, repeats: int, device: str, kernels: str, as_json: bool) -> int:
     if repeats < 1:
         raise InputError("--repeats must be at least 1")
-    from rnn_tui.engine.bench.suite import run_benchmark, standard_workloads, training_run_peak_rss_mib
-    from rnn_tui.engine.device import resolve_device
-    from rnn_tui.engine.kernels import problem as kernels_problem
+    from ..engine.bench.suite import run_benchmark, standard_workloads, training_run_peak_rss_mib
+    from ..engine.device import resolve_device
+    from ..engine.kernels import problem as kernels_problem
     try:
         target = resolve_device(device)
         problem = kernels_problem(kernels, target)
@@ -67,7 +67,7 @@ def format_bench(results: dict, repeats: int, batches: int) -> str:
 
 
 def run_dashboard_bench(quick: bool, repeats: int, as_json: bool) -> int:
-    from rnn_tui.engine.bench.dashboard import BenchError, measure_dashboard
+    from ..engine.bench.dashboard import BenchError, measure_dashboard
     if repeats < 1:
         raise InputError("--repeats must be at least 1")
     try:

@@ -9,8 +9,8 @@ import threading
 
 import click
 
-from rnn_tui.engine import events as ev
-from rnn_tui.engine.config import TrainConfig
+from ..engine import events as ev
+from ..engine.config import TrainConfig
 
 
 class InputError(click.ClickException):
@@ -120,9 +120,9 @@ def _run_train(config: TrainConfig, out: Output, resume: str | None, given: dict
     # torch loads only here, after the options have been checked.
     import torch
 
-    from rnn_tui.engine.control import TrainControl, follow_commands
-    from rnn_tui.engine.session import prepare_run
-    from rnn_tui.engine.trainer import TrainingInputError
+    from ..engine.control import TrainControl, follow_commands
+    from ..engine.session import prepare_run
+    from ..engine.trainer import TrainingInputError
 
     control = TrainControl()
     try:
@@ -157,10 +157,10 @@ def run_generate(path: str, prefix: str | None, length: int, temperature: float,
                  device: str, kernels: str = "auto") -> int:
     if length < 1 or temperature < 0 or top_k < 0:
         raise InputError("--length must be ≥ 1, --temperature ≥ 0 and --top-k ≥ 0")
-    from rnn_tui.engine.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
-    from rnn_tui.engine.device import resolve_device
-    from rnn_tui.engine.generation import generate_text
-    from rnn_tui.engine.kernels import problem as kernels_problem
+    from ..engine.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+    from ..engine.device import resolve_device
+    from ..engine.generation import generate_text
+    from ..engine.kernels import problem as kernels_problem
 
     try:
         target = resolve_device(device)
@@ -181,8 +181,8 @@ def run_generate(path: str, prefix: str | None, length: int, temperature: float,
 
 def corpora_table() -> str:
     """The registry as a table that fits 80 columns; origins and options follow it, one per line."""
-    from rnn_tui.corpora import REGISTRY
-    from rnn_tui.corpora.download import data_dir
+    from ..corpora import REGISTRY
+    from ..corpora.download import data_dir
     rows = [("name", "offline", "preprocess", "description")]
     rows += [(s.name, "yes" if s.available() else "download", s.preprocess, s.description) for s in REGISTRY.values()]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]

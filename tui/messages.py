@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from rnn_tui.engine import events as ev
+from ..engine import events as ev
 
 
 @dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from rnn_tui.engine.config import (ACTIVATIONS, AUTOCAST_MODES, INPUT_KINDS, KERNELS, MODEL_NAMES, OPTIMIZERS,
+from ..engine.config import (ACTIVATIONS, AUTOCAST_MODES, INPUT_KINDS, KERNELS, MODEL_NAMES, OPTIMIZERS,
                                    PREPROCESS_MODES, SAMPLERS, SCRATCH_PATHS, TOKEN_KINDS, TrainConfig)
 
 _D = TrainConfig()

@@ -12,10 +12,10 @@ import subprocess
 from collections import deque
 from collections.abc import Callable, Iterator
 
-from rnn_tui.engine import events as ev
-from rnn_tui.engine.config import TrainConfig
-from rnn_tui.engine.control import command_line
-from rnn_tui.engine.launch import rnn_tui_command
+from ..engine import events as ev
+from ..engine.config import TrainConfig
+from ..engine.control import command_line
+from ..engine.launch import rnn_tui_command
 
 
 def train_arguments(config: TrainConfig, resume: str | None = None) -> list[str]:

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 
-from rnn_tui.engine.config import AUTOCAST_MODES, MODEL_NAMES, OPTIMIZERS, SAMPLERS, TrainConfig
+from ...engine.config import AUTOCAST_MODES, MODEL_NAMES, OPTIMIZERS, SAMPLERS, TrainConfig
 
 # (config field, label, choices or None for free text)
 FIELDS = [

@@ -1,0 +1,70 @@
+"""The contract between a run and what watches or steers it: events read back as they were written,
+and the command protocol, both of whose ends live in the engine."""
+import json
+import math
+
+import pytest
+
+from rnn_tui.engine import events as ev
+from rnn_tui.engine.control import TrainControl, apply_command, command_line, follow_commands
+
+EXAMPLES = [
+    ev.Start(config={"model": "scratch-rnn"}, vocab_size=28, corpus={"name": "markov"}, device="cpu",
+             num_parameters=1000, batches_per_epoch=8, kernels={"setting": "auto"}),
+    ev.Progress(epoch=1, batch=2, batches=8, train_perplexity=9.5, tokens_per_sec=1e4, elapsed_s=0.5),
+    ev.Epoch(epoch=1, epochs=2, train_perplexity=9.0, val_perplexity=None, tokens_per_sec=1e4, grad_norm=0.5,
+             elapsed_s=1.0, eta_s=1.0, train_loss=2.2),
+    ev.Sample(epoch=1, prefix="the", text="the cat", temperature=0.0, on_demand=True),
+    ev.Paused(epoch=1, batch=3), ev.Resumed(epoch=1, batch=3),
+    ev.Diverged(epoch=2, loss=math.inf, restored_epoch=1),
+    ev.Checkpoint(epoch=1, path="r/checkpoint.pt", ok=False, error="disk full"),
+    ev.Finished(status="completed", epoch=2, train_perplexity=8.0, val_perplexity=None, tokens_per_sec=1e4,
+                device="cpu", elapsed_s=2.0, samples=[{"prefix": "the", "text": "the cat"}], run_dir="r"),
+    ev.Error(message="bad", kind="input"),
+]
+
+
+@pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: e.event)
+def test_every_event_reads_back_from_its_json_line(event):
+    line = json.dumps(event.to_dict(), allow_nan=True)
+    assert ev.from_dict(json.loads(line)) == event
+
+
+def test_every_event_type_has_an_example_here():
+    assert {e.event for e in EXAMPLES} == set(ev.EVENT_TYPES)
+
+
+def test_a_newer_field_is_left_out_and_a_non_event_is_refused():
+    newer = {**EXAMPLES[4].to_dict(), "added_later": 1}
+    assert ev.from_dict(newer) == EXAMPLES[4]
+    for data in ({"event": "teleported"}, {"no": "event"}, ["start"], {"event": "paused", "epoch": 1}):
+        with pytest.raises(ValueError):
+            ev.from_dict(data)
+
+
+def test_each_command_does_what_it_says():
+    control = TrainControl()
+    assert apply_command(control, command_line("pause")) and control.paused
+    assert apply_command(control, command_line("resume")) and not control.paused
+    assert apply_command(control, command_line("save")) and control.take_save_request()
+    assert apply_command(control, command_line("sample", prefix="ab", temperature=0.5, length=20, top_k=None))
+    assert control.take_sample_requests() == [{"prefix": "ab", "temperature": 0.5, "length": 20}]
+    assert apply_command(control, command_line("stop")) and control.stop_requested
+    assert control.stop_reason == "stopped"
+
+
+def test_what_is_not_a_command_does_nothing():
+    control = TrainControl()
+    for line in ("", "pause", "{", '{"command": "explode"}', '["pause"]',
+                 '{"command": "sample", "prefix": 3, "length": "long", "temperature": true, "seed": 1}'):
+        apply_command(control, line)
+    assert not control.paused and not control.stop_requested
+    assert control.take_sample_requests() == [{}]  # the sample line, its wrong-typed options left out
+    with pytest.raises(ValueError, match="unknown command"):
+        command_line("explode")
+
+
+def test_a_closed_command_stream_stops_the_run_cleanly():
+    control = TrainControl()
+    follow_commands(control, [command_line("pause") + "\n"])
+    assert control.stop_requested and not control.paused  # a paused run wakes up to stop
