@@ -26,6 +26,7 @@ try:
     from . import native
 except ImportError:  # not built (no C compiler with OpenMP at install), or its folder removed: torch kernels
     native = None
+C_STEPS = StepKernels("C", native.forward_steps, native.backward_steps) if native is not None else None
 
 # oneDNN's packed product of one row is slower than MKL's, and packing costs a copy of the weight per
 # call: "auto" packs for blocks of at least this many rows
@@ -72,12 +73,9 @@ def rnn_hidden_states(kernels: str, X: torch.Tensor, W_xh: torch.Tensor, b_h: to
     kernel = recurrence_kernel(kernels, W_xh, W_hh, X.shape[1])
     if kernel == "onednn-onehot":
         return rnn_recurrence_onehot(X, W_xh, b_h, H0, W_hh, relu)
-    steps = {"c": _C_STEPS, "onednn": ONEDNN_STEPS, "torch": TORCH_STEPS}[kernel]
+    steps = {"c": C_STEPS, "onednn": ONEDNN_STEPS, "torch": TORCH_STEPS}[kernel]
     XW = torch.nn.functional.embedding(X, W_xh)  # (T, B, h): a row gather is the one-hot product
     return rnn_recurrence(XW, b_h, H0, W_hh, relu, steps)
-
-
-_C_STEPS = StepKernels("C", native.forward_steps, native.backward_steps) if native is not None else None
 
 
 def is_vanilla_rnn(model) -> bool:
