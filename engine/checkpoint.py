@@ -14,9 +14,10 @@ from pathlib import Path
 
 import torch
 
+from .runs import CHECKPOINT_NAME
+
 FORMAT = "rnn-tui-checkpoint"
 VERSION = 1
-CHECKPOINT_NAME = "checkpoint.pt"
 
 
 class CheckpointError(ValueError):

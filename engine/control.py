@@ -1,17 +1,17 @@
 """Steering a run from outside: pause, resume, stop, save and sample now, honoured between minibatches.
 
 ``TrainControl`` is what the trainer reads; the requests come from another thread. A training
-process takes them as a protocol of one JSON object per line (``rnn-tui train --control-stdin``):
-``command_line`` writes one, ``apply_command`` does what one says. Both ends live here.
+process takes them as a protocol of one JSON object per line, on its control socket
+(engine/control_socket.py): ``command_line`` writes one, ``apply_command`` does what one says.
 """
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable
 
 COMMANDS = ("pause", "resume", "stop", "save", "sample")
 SAMPLE_OPTIONS = {"prefix": str, "length": int, "temperature": (int, float), "top_k": int}
+MAX_PENDING_SAMPLES = 8
 
 
 class TrainControl:
@@ -45,10 +45,16 @@ class TrainControl:
     def stop_requested(self) -> bool:
         return self._stop.is_set()
 
-    def request_sample(self, **overrides) -> None:
-        """Ask for a sample now; ``overrides`` may hold prefix, length, temperature, top_k."""
+    def request_sample(self, **overrides) -> bool:
+        """Ask for a sample now; ``overrides`` may hold prefix, length, temperature, top_k.
+
+        False (not queued) when ``MAX_PENDING_SAMPLES`` are already waiting: a flood of requests
+        must not turn a training run into a generator."""
         with self._lock:
+            if len(self._sample_requests) >= MAX_PENDING_SAMPLES:
+                return False
             self._sample_requests.append(overrides)
+        return True
 
     def take_sample_requests(self) -> list[dict]:
         with self._lock:
@@ -80,12 +86,12 @@ def command_line(command: str, **options) -> str:
                       ensure_ascii=False)
 
 
-def apply_command(control: TrainControl, line: str) -> bool:
-    """Do what one line of the protocol asks; False (and nothing done) for a line that is not a command."""
+def apply_command(control: TrainControl, line: str) -> str | None:
+    """Do what one line of the protocol asks; the reason it was refused (and nothing done), or None."""
     try:
         request = json.loads(line)
-    except json.JSONDecodeError:
-        return False
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return "not JSON: send one object a line, e.g. {\"command\": \"pause\"}"
     command = request.pop("command", None) if isinstance(request, dict) else None
     if command == "pause":
         control.pause()
@@ -96,17 +102,10 @@ def apply_command(control: TrainControl, line: str) -> bool:
     elif command == "save":
         control.request_save()
     elif command == "sample":
-        control.request_sample(**{name: value for name, value in request.items()
-                                  if name in SAMPLE_OPTIONS and isinstance(value, SAMPLE_OPTIONS[name])
-                                  and not isinstance(value, bool)})
+        if not control.request_sample(**{name: value for name, value in request.items()
+                                         if name in SAMPLE_OPTIONS and isinstance(value, SAMPLE_OPTIONS[name])
+                                         and not isinstance(value, bool)}):
+            return f"{MAX_PENDING_SAMPLES} samples are already waiting; ask again once they are shown"
     else:
-        return False
-    return True
-
-
-def follow_commands(control: TrainControl, lines: Iterable[str]) -> None:
-    """Apply each line of ``lines`` (a training process's stdin) until they end, then stop the run
-    cleanly, with a checkpoint: whoever was steering it has gone."""
-    for line in lines:
-        apply_command(control, line)
-    control.request_stop("stopped")
+        return f"unknown command {str(command)[:40]!r}; the commands are {', '.join(COMMANDS)}"
+    return None

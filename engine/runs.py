@@ -1,47 +1,95 @@
-"""Run folders: ``config.json``, ``metrics.jsonl``, ``samples.txt`` and ``checkpoint.pt``."""
+"""Run folders: what a run writes, and where runs live.
+
+``config.json``, ``metrics.jsonl``, ``samples.txt`` and ``checkpoint.pt`` are the run's results
+(scripts read them). While its process lives, a run also keeps ``events.jsonl`` (every event but
+progress), ``status.json`` (who trains it and how far it got, replaced atomically), ``control.sock``
+and ``run.lock`` (engine/live.py); ``train.log`` holds a detached run's stderr.
+"""
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
-from .checkpoint import CHECKPOINT_NAME
+CHECKPOINT_NAME = "checkpoint.pt"
+RUNS_ROOT_ENV = "RNN_TUI_RUNS"
 
 
-def default_run_dir(model: str, root: str | os.PathLike = "runs") -> Path:
+def runs_root() -> Path:
+    """Where new runs go and where ``rnn-tui attach`` looks: ``$RNN_TUI_RUNS``, else ``./runs``."""
+    return Path(os.environ.get(RUNS_ROOT_ENV) or "runs")
+
+
+def default_run_dir(model: str, root: str | os.PathLike | None = None) -> Path:
+    root = Path(root) if root is not None else runs_root()
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = Path(root) / f"{stamp}-{model}"
+    path = root / f"{stamp}-{model}"
     suffix = 1
     while path.exists():  # two runs started in the same second
         suffix += 1
-        path = Path(root) / f"{stamp}-{model}-{suffix}"
+        path = root / f"{stamp}-{model}-{suffix}"
     return path
+
+
+def run_folder_of(path: str | os.PathLike) -> Path:
+    """The run folder of a run folder or of a checkpoint file in one."""
+    path = Path(path)
+    return path if path.is_dir() else path.parent
 
 
 class RunDir:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
 
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.path / CHECKPOINT_NAME
+    checkpoint_path = property(lambda self: self.path / CHECKPOINT_NAME)
+    config_path = property(lambda self: self.path / "config.json")
+    metrics_path = property(lambda self: self.path / "metrics.jsonl")
+    events_path = property(lambda self: self.path / "events.jsonl")
+    status_path = property(lambda self: self.path / "status.json")
+    socket_path = property(lambda self: self.path / "control.sock")
+    lock_path = property(lambda self: self.path / "run.lock")
+    log_path = property(lambda self: self.path / "train.log")
 
-    @property
-    def metrics_path(self) -> Path:
-        return self.path / "metrics.jsonl"
+    def make(self) -> bool:
+        """Create the folder, readable by its owner only (its socket steers the run); True if it is new."""
+        if self.path.is_dir():
+            return False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.mkdir(mode=0o700)
+        return True
 
     def create(self, config: dict) -> "RunDir":
-        self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n",
-                                               encoding="utf-8")
+        self.make()
+        self.config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return self
+
+    def read_config(self) -> dict | None:
+        return _read_json(self.config_path)
 
     def append_metrics(self, record: dict) -> None:
         self._append("metrics.jsonl", json.dumps(record, ensure_ascii=False) + "\n")
 
     def append_sample(self, epoch: int, text: str, final: bool = False) -> None:
         self._append("samples.txt", f"--- epoch {epoch}{', final' if final else ''}\n{text}\n")
+
+    def append_event(self, record: dict) -> None:
+        self._append("events.jsonl", json.dumps(record, ensure_ascii=False) + "\n")
+
+    def write_status(self, status: dict) -> None:
+        """Replace ``status.json`` at once: a reader sees the old status or the new one, never half."""
+        fd, tmp_name = tempfile.mkstemp(prefix=".status-", suffix=".tmp", dir=self.path)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(status, handle, ensure_ascii=False)
+            os.replace(tmp_name, self.status_path)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+
+    def read_status(self) -> dict | None:
+        return _read_json(self.status_path)
 
     def truncate_metrics(self, last_epoch: int) -> None:
         """On resume, drop lines for epochs after the checkpoint (they will be trained again)."""
@@ -54,3 +102,12 @@ class RunDir:
     def _append(self, name: str, text: str) -> None:
         with open(self.path / name, "a", encoding="utf-8") as handle:
             handle.write(text)
+
+
+def _read_json(path: Path) -> dict | None:
+    """The object in ``path``, or None if it is absent or not a JSON object."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None

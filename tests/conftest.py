@@ -1,4 +1,5 @@
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -13,6 +14,17 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RNN_TUI_DATA", str(SHARED_CORPORA) if SHARED_CORPORA.is_dir() else str(tmp_path / "data"))
     monkeypatch.setenv("NO_COLOR", "1")
+
+
+@pytest.fixture(autouse=True)
+def _no_run_outlives_its_test(tmp_path):
+    """A failing test may leave a detached run training: it would slow every later test, so it ends here."""
+    yield
+    from rnn_tui.engine.watch import run_info
+    for status in tmp_path.rglob("status.json"):
+        info = run_info(status.parent)
+        if info.state == "live" and info.on_this_host and info.pid != os.getpid():
+            os.kill(info.pid, signal.SIGKILL)
 
 
 @pytest.fixture(autouse=True)

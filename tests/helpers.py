@@ -1,11 +1,15 @@
-"""Small shared helpers for tests (tiny configs, event collection)."""
+"""Small shared helpers for tests (tiny configs, event collection, runs in processes of their own)."""
 import random
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 import torch
 
 from rnn_tui.engine import kernels
 from rnn_tui.engine.config import TrainConfig
+from rnn_tui.engine.launch import rnn_tui_command
 
 ALPHABET = "abcdefgh"
 
@@ -96,3 +100,48 @@ def skip_unless_kernels_run(name: str) -> None:
     problem = kernels.problem(name, torch.device("cpu"))
     if problem:
         pytest.skip(problem)
+
+
+# -- runs in processes of their own (tests/test_live.py, tests/test_attach.py) ---------------------------
+SMALL = ["--corpus", "markov:length=60000", "--hidden", "32", "--device", "cpu", "--sample-every", "0"]
+LONGER = [*SMALL, "--corpus", "markov:length=400000"]  # epochs long enough to report progress within them
+
+
+def rnn_tui(*args, **kwargs):
+    return subprocess.run(rnn_tui_command(*args), capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def detach(run_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    result = rnn_tui("train", *args, "--run-dir", str(run_dir), "--detach")
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def wait_for(condition, timeout=120.0, what="the run"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def epochs_done(run_dir: Path) -> int:
+    path = run_dir / "metrics.jsonl"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+# -- the dashboard under Pilot ----------------------------------------------------------------------------
+async def wait_until(pilot, condition, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("the dashboard did not get there in time")
+
+
+def status_of(app) -> str:
+    """The dashboard's status line."""
+    return str(app.query_one("#status").render())

@@ -12,31 +12,20 @@ from rnn_tui.engine.config import TrainConfig
 from rnn_tui.engine.launch import rnn_tui_command
 from rnn_tui.tui.app import RnnTuiApp
 from rnn_tui.tui.messages import TrainingEvent
-from rnn_tui.tui.training_process import TrainingProcess
+from rnn_tui.engine.watch import run_info
+from rnn_tui.tui.run_link import start_run
 from rnn_tui.tui.widgets.config_form import ConfigForm
 from rnn_tui.tui.widgets.event_log import EventLog
 from rnn_tui.tui.widgets.generation_pane import GenerationPane
 from rnn_tui.tui.widgets.perplexity_chart import PerplexityChart
 from rnn_tui.tui.widgets.progress_panel import ProgressPanel
+from helpers import status_of, wait_until
 
 
 def small_config(**overrides):
     values = dict(corpus="markov:length=20000", hidden=32, epochs=2, device="cpu", sample_every=1)
     values.update(overrides)
     return TrainConfig(**values)
-
-
-async def wait_until(pilot, condition, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("the dashboard did not get there in time")
-
-
-def status_of(app) -> str:
-    return str(app.query_one(ProgressPanel).query_one("#status").render())
 
 
 async def test_fill_the_form_start_a_run_and_see_points_and_text(tmp_path):
@@ -85,7 +74,7 @@ async def test_invalid_values_are_marked_inline_and_start_is_refused():
         form.query_one("#field-lr").value = "fast"
         await pilot.press("ctrl+r")
         await pilot.pause()
-        assert app.training is None
+        assert app.link is None and not app.launching
         assert "positive integer" in str(form.query_one("#error-hidden").render())
         assert "number" in str(form.query_one("#error-lr").render())
         assert form.query_one("#field-hidden").has_class("-invalid")
@@ -104,7 +93,7 @@ async def test_stop_and_pause_act_and_the_app_can_start_again(tmp_path):
         await wait_until(pilot, lambda: status_of(app).startswith("stopped: epoch")
                          and not app.query_one("#field-epochs").disabled)  # the form is back for the next run
         assert len(app.query_one(PerplexityChart).epochs) < 50
-        assert not app.training.running()
+        assert not app.run_live
 
 
 async def test_a_failure_in_training_shows_in_the_app_which_keeps_running():
@@ -200,17 +189,17 @@ async def test_help_lists_every_binding_of_the_app():
 
 
 def test_a_folder_named_like_the_package_in_the_current_directory_changes_nothing(tmp_path, monkeypatch):
-    """The dashboard's training process runs the installed rnn-tui, whatever folders the user stands among."""
+    """The dashboard's runs are the installed rnn-tui, whatever folders the user stands among."""
     for package in ("tui", "rnn_tui", "rnn_tui/tui", "engine"):
         (tmp_path / package).mkdir(exist_ok=True)
         (tmp_path / package / "__init__.py").write_text("raise SystemExit('the wrong package ran')\n")
         (tmp_path / package / "cli.py").write_text("raise SystemExit('the wrong package ran')\n")
     monkeypatch.chdir(tmp_path)
-    process = TrainingProcess(small_config(epochs=1, run_dir=str(tmp_path / "run")))
-    kinds = [event.event for event in process.events()]
-    code, stderr = process.wait()
-    assert code == 0 and "wrong package" not in stderr, stderr
-    assert kinds[0] == "start" and kinds[-1] == "finished"
+    started = start_run(small_config(epochs=1, run_dir=str(tmp_path / "run")))
+    assert started.process.wait(timeout=120) == 0
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "wrong package" not in log, log
+    assert run_info(started.path).outcome == "completed"
 
 
 def test_snapshot_80x24(snap_compare):

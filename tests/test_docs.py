@@ -48,7 +48,8 @@ def test_architecture_names_each_d2l_function_where_it_is_defined():
         assert re.search(rf"^\s*(def|class) {name}\b", path.read_text(encoding="utf-8"), re.MULTILINE), (name, path)
 
 
-@pytest.mark.parametrize("document", ["README.md", "docs/architecture.md", "docs/benchmarks.md", "docs/events.md"])
+@pytest.mark.parametrize("document", ["README.md", "docs/architecture.md", "docs/benchmarks.md", "docs/events.md",
+                                      "docs/runs.md"])
 def test_every_link_to_a_file_of_the_project_leads_to_one(document):
     path = ROOT / document
     for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", path.read_text(encoding="utf-8")):
@@ -60,3 +61,18 @@ def test_ci_runs_the_readmes_test_command():
     setup = re.findall(r"^python3 -m pip .*$", README, flags=re.MULTILINE)
     assert len(setup) == 2 and setup[1].endswith("python3 -m pytest -q")
     assert setup[1] in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_runs_page_names_every_field_of_status_json_and_every_command(tmp_path):
+    from rnn_tui.engine.control import COMMANDS, TrainControl
+    from rnn_tui.engine.live import LiveRun
+    from rnn_tui.engine.runs import RunDir
+    documented = sections((ROOT / "docs" / "runs.md").read_text(encoding="utf-8"))
+    run = RunDir(tmp_path / "run")
+    with LiveRun(run, TrainControl()):
+        written = list(run.read_status())
+    assert first_column(documented["status.json"]) == written
+    assert first_column(documented["The control socket"]) == list(COMMANDS)
+    files = first_column(documented["Files"])
+    for name in ("config", "metrics", "events", "status", "socket", "lock", "log", "checkpoint"):
+        assert getattr(run, f"{name}_path").name in files, name

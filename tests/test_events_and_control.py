@@ -6,7 +6,7 @@ import math
 import pytest
 
 from rnn_tui.engine import events as ev
-from rnn_tui.engine.control import TrainControl, apply_command, command_line, follow_commands
+from rnn_tui.engine.control import MAX_PENDING_SAMPLES, TrainControl, apply_command, command_line
 
 EXAMPLES = [
     ev.Start(config={"model": "scratch-rnn"}, vocab_size=28, corpus={"name": "markov"}, device="cpu",
@@ -44,27 +44,33 @@ def test_a_newer_field_is_left_out_and_a_non_event_is_refused():
 
 def test_each_command_does_what_it_says():
     control = TrainControl()
-    assert apply_command(control, command_line("pause")) and control.paused
-    assert apply_command(control, command_line("resume")) and not control.paused
-    assert apply_command(control, command_line("save")) and control.take_save_request()
-    assert apply_command(control, command_line("sample", prefix="ab", temperature=0.5, length=20, top_k=None))
+    assert apply_command(control, command_line("pause")) is None and control.paused
+    assert apply_command(control, command_line("resume")) is None and not control.paused
+    assert apply_command(control, command_line("save")) is None and control.take_save_request()
+    assert apply_command(control, command_line("sample", prefix="ab", temperature=0.5, length=20, top_k=None)) is None
     assert control.take_sample_requests() == [{"prefix": "ab", "temperature": 0.5, "length": 20}]
-    assert apply_command(control, command_line("stop")) and control.stop_requested
+    assert apply_command(control, command_line("stop")) is None and control.stop_requested
     assert control.stop_reason == "stopped"
 
 
-def test_what_is_not_a_command_does_nothing():
+def test_what_is_not_a_command_is_refused_with_a_reason_and_does_nothing():
     control = TrainControl()
-    for line in ("", "pause", "{", '{"command": "explode"}', '["pause"]',
-                 '{"command": "sample", "prefix": 3, "length": "long", "temperature": true, "seed": 1}'):
-        apply_command(control, line)
+    for line, reason in (("", "not JSON"), ("pause", "not JSON"), ("{", "not JSON"), (b"\xff\xfe", "not JSON"),
+                         ('{"command": "explode"}', "unknown command 'explode'"),
+                         ('["pause"]', "unknown command"), ('{"command": "__import__(\'os\')"}', "unknown command")):
+        assert reason in apply_command(control, line), line
+    sample = '{"command": "sample", "prefix": 3, "length": "long", "temperature": true, "seed": 1}'
+    assert apply_command(control, sample) is None
     assert not control.paused and not control.stop_requested
     assert control.take_sample_requests() == [{}]  # the sample line, its wrong-typed options left out
     with pytest.raises(ValueError, match="unknown command"):
         command_line("explode")
 
 
-def test_a_closed_command_stream_stops_the_run_cleanly():
+def test_sample_requests_are_capped_so_a_flood_cannot_stall_training():
     control = TrainControl()
-    follow_commands(control, [command_line("pause") + "\n"])
-    assert control.stop_requested and not control.paused  # a paused run wakes up to stop
+    answers = [apply_command(control, command_line("sample")) for _ in range(MAX_PENDING_SAMPLES + 3)]
+    assert answers[:MAX_PENDING_SAMPLES] == [None] * MAX_PENDING_SAMPLES
+    assert all("already waiting" in answer for answer in answers[MAX_PENDING_SAMPLES:])
+    assert len(control.take_sample_requests()) == MAX_PENDING_SAMPLES
+    assert apply_command(control, command_line("sample")) is None  # served: room again

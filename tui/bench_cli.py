@@ -80,16 +80,16 @@ def run_dashboard_bench(quick: bool, repeats: int, as_json: bool) -> int:
 
 
 def format_dashboard_bench(result: dict) -> str:
-    pairs = ", ".join(f"{100 * ratio:.1f}" for ratio in result["pair_ratios"])
     lines = [
-        f"dashboard bench ({result['configuration']}; dashboard in a {result['terminal']}; "
-        f"{result['repeats']} alternating pairs of runs, epochs after the first)",
+        f"dashboard bench ({result['configuration']}; dashboards in a {result['terminal']}; "
+        f"{result['repeats']} rounds of runs in rotating order, epochs after the first)",
         f"  headless   {result['headless_tokens_per_sec']:>10,.0f} tokens/s (median epoch)",
-        f"  dashboard  {result['dashboard_tokens_per_sec']:>10,.0f} tokens/s (median epoch)",
-        f"  dashboard / headless, median of the pairs: {100 * result['dashboard_over_headless']:.1f} % "
-        f"(pairs: {pairs} %)",
-        f"  key to screen, idle and while a run trains (polled every {result['poll_ms']:.0f} ms):",
     ]
+    for name, how in (("dashboard", "started in the dashboard"), ("attached", "detached, a dashboard attached")):
+        pairs = ", ".join(f"{100 * ratio:.1f}" for ratio in result[f"{name}_pair_ratios"])
+        lines.append(f"  {name:<10} {result[f'{name}_tokens_per_sec']:>10,.0f} tokens/s ({how}): "
+                     f"{100 * result[f'{name}_over_headless']:.1f} % of headless, median of the rounds ({pairs} %)")
+    lines.append(f"  key to screen, idle and while a run trains (polled every {result['poll_ms']:.0f} ms):")
     shows = {"f1": "opens the help", "escape": "closes it; Textual first waits ESCDELAY (100 ms by default) "
                                                 "to tell a lone escape from a key sequence"}
     for when, timings in result["key_to_screen_ms"].items():

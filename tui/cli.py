@@ -1,4 +1,4 @@
-"""``rnn-tui``: the dashboard, plus ``train``, ``generate``, ``corpora`` and ``bench`` for scripts.
+"""``rnn-tui``: the dashboard, plus ``train``, ``attach``, ``control``, ``generate``, ``corpora`` and ``bench``.
 
 Importing this module loads neither torch nor Textual: ``rnn-tui --help`` answers at once, and
 each command imports what it needs when it runs.
@@ -9,6 +9,8 @@ import sys
 
 import click
 from click.core import ParameterSource
+
+from ..engine.control import COMMANDS
 
 from .options import config_from_options, kernels_option, train_options
 
@@ -42,14 +44,58 @@ def cli(ctx: click.Context, start: bool, ascii_only: bool, **options) -> None:
 @cli.command(context_settings=CONTEXT)
 @train_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line on stdout.")
-@click.option("--control-stdin", is_flag=True, hidden=True,
-              help="Read commands from stdin, one JSON object a line (engine/control.py).")
+@click.option("--detach", is_flag=True,
+              help="Train in the background, in a session of its own: print the run folder and return.")
+@click.option("--ready-fd", type=int, default=None, hidden=True,
+              help="A detached run tells its launcher on this pipe that it trains (engine/launch.py).")
 @click.pass_context
-def train(ctx: click.Context, as_json: bool, control_stdin: bool, **options) -> None:
+def train(ctx: click.Context, as_json: bool, detach: bool, ready_fd: int | None, **options) -> None:
     """Train headless: a line per epoch, then d2l's `perplexity P, S tokens/sec on DEVICE`."""
-    from .headless import run_train
-    ctx.exit(run_train(config_from_options(options), as_json, options.get("resume"), _given_by_user(ctx),
-                       control_stdin))
+    from .headless import run_detached, run_train
+    config = config_from_options(options)
+    given = {name: value for name, value in _given_by_user(ctx).items() if name in options}
+    if detach:
+        ctx.exit(run_detached(config, as_json, given))
+    ctx.exit(run_train(config, as_json, options.get("resume"), given, ready_fd))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("run", required=False, type=click.Path())
+@click.option("--ascii", "ascii_only", is_flag=True, help="Draw with ASCII only.")
+@click.pass_context
+def attach(ctx: click.Context, run: str | None, ascii_only: bool) -> None:
+    """Open the dashboard on RUN, a run folder: live, finished or gone.
+
+    Without RUN: the most recent live run under $RNN_TUI_RUNS (default ./runs)."""
+    from .headless import InputError
+    from ..engine.runs import runs_root
+    from ..engine.watch import is_run_folder, latest_live_run
+    if run is None:
+        live = latest_live_run()
+        if live is None:
+            raise InputError(f"no live run under {runs_root()}/: name a run folder, rnn-tui attach RUN")
+        run = str(live.path)
+    elif not is_run_folder(run):
+        raise InputError(f"{run} is not a run folder (it has no config.json or status.json)")
+    from .app import run_dashboard
+    ctx.exit(run_dashboard(None, ascii_only=ascii_only, attach=run))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("run", type=click.Path())
+@click.argument("command", type=click.Choice(COMMANDS))
+@click.option("--prefix", default=None, help="sample: the prompt. [default: the run's]")
+@click.option("--length", type=int, default=None, help="sample: tokens to generate. [default: the run's]")
+@click.option("--temperature", type=float, default=None, help="sample: 0 = greedy. [default: the run's]")
+@click.option("--top-k", type=int, default=None, help="sample: 0 = all tokens. [default: the run's]")
+@click.option("--timeout", "timeout_s", type=float, default=120, show_default=True,
+              help="Seconds to wait for the run to act.")
+def control(run: str, command: str, timeout_s: float, **sample_options) -> None:
+    """Steer the live run in RUN: pause, resume, stop, save, or sample (its text printed).
+
+    Waits until the run has acted (stop: until its process has ended); exit 2 if RUN is not live."""
+    from .headless import run_control
+    sys.exit(run_control(run, command, sample_options, timeout_s))
 
 
 @cli.command(context_settings=CONTEXT)

@@ -1,11 +1,12 @@
-"""``rnn-tui train`` and ``rnn-tui generate``: the engine driven from a terminal or a script."""
+"""``rnn-tui train``, ``generate`` and ``control``: the engine driven from a terminal or a script."""
 from __future__ import annotations
 
 import json
 import math
+import shlex
 import signal
 import sys
-import threading
+import time
 
 import click
 
@@ -102,25 +103,32 @@ def _install_signal_handlers(control) -> None:
             signal.signal(getattr(signal, name), handler)
 
 
-def run_train(config: TrainConfig, as_json: bool, resume: str | None, given: dict, control_stdin: bool) -> int:
-    """``given``: the options the user set (a resumed run takes some of them over its checkpoint's)."""
+def run_train(config: TrainConfig, as_json: bool, resume: str | None, given: dict, ready_fd: int | None = None) -> int:
+    """``given``: the options the user set (a resumed run takes some of them over its checkpoint's).
+    ``ready_fd``: a detached run's pipe to its launcher (engine/launch.py)."""
+    from ..engine.launch import Readiness
     out = Output(as_json)
+    ready = Readiness(ready_fd)
     try:
-        return _run_train(config, out, resume, given, control_stdin)
+        return _run_train(config, out, resume, given, ready)
     except click.ClickException as exc:
+        ready.tell(exc.format_message())
         if as_json:
             out.event(ev.Error(message=exc.format_message(), kind="input"))
         raise
+    finally:
+        ready.close()
 
 
-def _run_train(config: TrainConfig, out: Output, resume: str | None, given: dict, control_stdin: bool) -> int:
+def _run_train(config: TrainConfig, out: Output, resume: str | None, given: dict, ready) -> int:
     problem = config.first_error(ignore=("prefix",))  # the prompt may come from the corpus
     if problem:
         raise InputError(problem)
     # torch loads only here, after the options have been checked.
     import torch
 
-    from ..engine.control import TrainControl, follow_commands
+    from ..engine.control import TrainControl
+    from ..engine.live import LiveRun
     from ..engine.session import prepare_run
     from ..engine.trainer import TrainingInputError
 
@@ -128,29 +136,106 @@ def _run_train(config: TrainConfig, out: Output, resume: str | None, given: dict
     try:
         prepared = prepare_run(config, resume, given)
         _install_signal_handlers(control)
-        if control_stdin:
-            threading.Thread(target=follow_commands, args=(control, sys.stdin), daemon=True).start()
         finished = None
-        for event in prepared.events(control):
-            out.event(event)
-            if isinstance(event, ev.Finished):
-                finished = event
+        with LiveRun(prepared.run, control) as live:
+            try:
+                for event in prepared.events(control):
+                    live.record(event)
+                    out.event(event)
+                    if isinstance(event, ev.Start):
+                        ready.tell("ok")
+                    elif isinstance(event, ev.Finished):
+                        finished = event
+            except torch.OutOfMemoryError:
+                cfg = prepared.config
+                error = ev.Error(kind="oom", message=(
+                    f"out of memory on {cfg.device}: reduce --batch-size ({cfg.batch_size}), --hidden ({cfg.hidden}) "
+                    f"or --num-steps ({cfg.num_steps}); completed epochs are in {prepared.run.path}"))
+                live.record(error)
+                if out.as_json:
+                    out.event(error)
+                out.write(f"error: {error.message}\n", err=True)
+                return 1
     except TrainingInputError as exc:
         raise InputError(str(exc)) from None
-    except torch.OutOfMemoryError:
-        cfg = prepared.config
-        message = (f"out of memory on {cfg.device}: reduce --batch-size ({cfg.batch_size}), --hidden "
-                   f"({cfg.hidden}) or --num-steps ({cfg.num_steps}); completed epochs are in {prepared.run.path}")
-        if out.as_json:
-            out.event(ev.Error(message=message, kind="oom"))
-        out.write(f"error: {message}\n", err=True)
-        return 1
     if finished.status == "interrupted":
         where = f"checkpoint: {finished.checkpoint}" if finished.checkpoint else "no epoch had completed"
         out.write(f"interrupted by {finished.reason} after epoch {finished.epoch}; {where}; "
                   f"resume with: rnn-tui train --resume {prepared.run.path}\n", err=True)
         return 128 + int(getattr(signal, finished.reason, 2))
     return 1 if finished.status == "diverged" else 0
+
+
+def run_detached(config: TrainConfig, as_json: bool, given: dict) -> int:
+    """``rnn-tui train --detach``: start the run in a session of its own, say where it is, return."""
+    from ..engine.launch import LaunchError, launch_training
+
+    problem = config.first_error(ignore=("prefix",))
+    if problem:
+        raise InputError(problem)
+    try:
+        started = launch_training(given, config.model)
+    except LaunchError as exc:
+        if exc.input_error:
+            raise InputError(str(exc)) from None
+        click.echo(f"rnn-tui: error: {exc}", err=True)
+        return 1
+    path = shlex.quote(str(started.path))
+    if as_json:
+        click.echo(json.dumps({"run_dir": str(started.path), "pid": started.pid}))
+    else:
+        click.echo(f"training in {started.path} (pid {started.pid}); it goes on when this terminal closes\n"
+                   f"  watch and steer it:  rnn-tui attach {path}\n"
+                   f"  from a script:       rnn-tui control {path} pause|resume|stop|save|sample\n"
+                   f"  its errors, if any:  {started.path / 'train.log'}")
+    return 0
+
+
+def run_control(run: str, command: str, options: dict, timeout_s: float) -> int:
+    """``rnn-tui control RUN COMMAND``: send it, then wait for what it does to show in the run's events."""
+    from ..engine.control_socket import RunNotLive, send_command
+    from ..engine.watch import RunWatch, process_alive
+
+    sample_options = {name: value for name, value in options.items() if value is not None}
+    if sample_options and command != "sample":
+        raise InputError(f"--{next(iter(sample_options)).replace('_', '-')} goes with sample only")
+    watch = RunWatch(run, from_end=True)
+    try:
+        reply = send_command(run, command, **sample_options)
+    except RunNotLive as exc:
+        raise InputError(str(exc)) from None
+    except OSError as exc:
+        raise InputError(f"cannot reach the run in {run}: {exc.strerror or exc}") from None
+    if not reply.get("ok"):
+        raise InputError(f"the run refused {command}: {reply.get('error')}")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        info = watch.info()  # before the events: an end told here has its events read below
+        for event in watch.poll():
+            match (command, event):
+                case ("sample", ev.Sample(on_demand=True)):
+                    click.echo(event.text)
+                    return 0
+                case ("save", ev.Checkpoint()):
+                    click.echo(f"checkpoint of epoch {event.epoch}: " + (event.path if event.ok else
+                                                                          f"NOT written ({event.error})"))
+                    return 0 if event.ok else 1
+                case ("stop", ev.Finished()):
+                    while process_alive(watch.info().status) and time.monotonic() < deadline:
+                        time.sleep(0.1)  # the folder is free for --resume once this returns
+                    click.echo(f"{event.status} after epoch {event.epoch}; checkpoint: {event.checkpoint}")
+                    return 0
+        state = info.status.get("state")
+        if command in ("pause", "resume") and state == ("paused" if command == "pause" else "training"):
+            click.echo(f"{state}: {info.status.get('epoch')} of {info.status.get('epochs')} epochs done")
+            return 0
+        if info.state != "live":
+            click.echo(f"rnn-tui: error: the run ended ({info.outcome or info.state}) before {command} showed",
+                       err=True)
+            return 1
+        time.sleep(0.1)
+    click.echo(f"rnn-tui: error: {command} was taken but did not show within {timeout_s:g} s", err=True)
+    return 1
 
 
 def run_generate(path: str, prefix: str | None, length: int, temperature: float, top_k: int, seed: int,

@@ -6,11 +6,14 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from ..engine import events as ev
+from ..engine.watch import RunInfo
+
+from .run_link import RunLink
 
 
 @dataclass
 class TrainingEvent(Message):
-    """One event from the training process, read back into its dataclass."""
+    """One event of the followed run, read back from its folder into its dataclass."""
     event: ev.Event
 
     def can_replace(self, message: Message) -> bool:
@@ -20,10 +23,28 @@ class TrainingEvent(Message):
 
 
 @dataclass
-class TrainingExited(Message):
-    """The training process has ended: its exit status and the tail of its stderr."""
-    returncode: int
-    stderr_tail: str
+class RunLaunched(Message):
+    """A run this dashboard started is training, in a process of its own."""
+    link: RunLink
+
+
+@dataclass
+class LaunchFailed(Message):
+    """A run this dashboard started did not get going: why, in one line."""
+    reason: str
+
+
+@dataclass
+class RunHistory(Message):
+    """What a followed run's folder held when following began: its events so far, and its state."""
+    events: list[ev.Event]
+    info: RunInfo
+
+
+@dataclass
+class RunEnded(Message):
+    """The followed run is no longer live: finished (with its status) or gone."""
+    info: RunInfo
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Modal screens: the key map, and the question asked before quitting a running training."""
+"""Modal screens: the key map, and the question asked before quitting while a run trains."""
 from __future__ import annotations
 
 from rich.table import Table
@@ -35,14 +35,17 @@ class HelpScreen(ModalScreen):
             yield Label("escape closes", classes="dialog-hint")
 
 
-class ConfirmQuit(ModalScreen[bool]):
-    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+class QuitWhileTraining(ModalScreen[str | None]):
+    """Asked when quitting while a run trains: stop it and quit, leave it training and quit, or stay."""
+    BINDINGS = [Binding("s", "answer('stop')", "Stop and quit"), Binding("d", "answer('detach')", "Detach"),
+                Binding("escape,c", "answer(None)", "Cancel")]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label("Training is running.", classes="dialog-title")
-            yield Static("Stop it (a checkpoint of the last epoch is written) and quit?")
-            yield Label("y: stop and quit    n: keep training", classes="dialog-hint")
+            yield Static("s  stop it (a checkpoint of the last epoch is written) and quit\n"
+                         "d  leave it training and quit (rnn-tui attach shows it again)\n"
+                         "escape  stay")
 
-    def action_answer(self, answer: bool) -> None:
+    def action_answer(self, answer: str | None) -> None:
         self.dismiss(answer)

@@ -1,8 +1,9 @@
 """``rnn-tui bench --dashboard``: the dashboard's cost, measured the way a user meets it.
 
-- Throughput: the same configuration trained headless (``rnn-tui train``) and inside the real
-  dashboard (``rnn-tui --start`` in a tmux terminal), alternating, each run's epochs read from its
-  run folder's ``metrics.jsonl``; the ratio of the medians of the per-epoch tokens/s.
+- Throughput: the same configuration trained headless (``rnn-tui train``), started from the real
+  dashboard (``rnn-tui --start`` in a tmux terminal), and detached (``train --detach``) with a
+  dashboard attached to it (``rnn-tui attach``), in rotating order, each run's epochs read from its
+  run folder's ``metrics.jsonl``; per arm, the ratio of its median per-epoch tokens/s to headless's.
 - Latency: while a dashboard run trains, a key is sent with ``tmux send-keys`` and the terminal is
   read with ``capture-pane`` until the screen shows the result (f1 opens the help, escape closes
   it). What is timed includes tmux's own path to the screen, as over SSH; the polling step
@@ -10,6 +11,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -20,7 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..control_socket import RunNotLive, send_command
 from ..launch import rnn_tui_command
+from ..watch import run_info
 
 # key-to-screen: the resolution of the latency figures. Each poll runs `tmux capture-pane`, a process
 # of its own; polling faster would take a core from the dashboard it is timing.
@@ -75,14 +79,38 @@ def _start_dashboard(args: list[str], run_dir: Path, size: tuple[int, int], star
                    check=True)
 
 
-def _dashboard_run(args: list[str], run_dir: Path, epochs: int, size: tuple[int, int], timeout_s: float) -> list[float]:
-    _start_dashboard(args, run_dir, size)
+def _run_ended(run_dir: Path) -> None:
+    """Wait for a run's process to end (stopping it first if it still trains): the next run gets the cores."""
+    with contextlib.suppress(RunNotLive, OSError):
+        if run_info(run_dir).state == "live":
+            send_command(run_dir, "stop")
+    _wait_for(lambda: run_info(run_dir).state != "live", 120, "the run to end", poll_s=RUN_POLL_S)
+
+
+def _watched_run(run_dir: Path, epochs: int, timeout_s: float) -> list[float]:
     try:
-        _wait_for(lambda: len(_epoch_speeds(run_dir)) >= epochs, timeout_s, f"{epochs} epochs in the dashboard",
+        _wait_for(lambda: len(_epoch_speeds(run_dir)) >= epochs, timeout_s, f"{epochs} epochs under a dashboard",
                   poll_s=RUN_POLL_S)
         return _epoch_speeds(run_dir)
     finally:
-        _tmux("kill-session", "-t", SESSION)
+        _tmux("kill-session", "-t", SESSION)  # the run goes on (it would, in a real terminal too)...
+        _run_ended(run_dir)                   # ...until its last epoch
+
+
+def _dashboard_run(args: list[str], run_dir: Path, epochs: int, size: tuple[int, int], timeout_s: float) -> list[float]:
+    _start_dashboard(args, run_dir, size)
+    return _watched_run(run_dir, epochs, timeout_s)
+
+
+def _attached_run(args: list[str], run_dir: Path, epochs: int, size: tuple[int, int], timeout_s: float) -> list[float]:
+    started = subprocess.run(rnn_tui_command("train", *args, "--run-dir", str(run_dir), "--detach"),
+                             capture_output=True, text=True, check=False)
+    if started.returncode != 0:
+        raise BenchError(f"detached run failed: {started.stderr.strip().splitlines()[-1:]}")
+    _tmux("kill-session", "-t", SESSION)
+    subprocess.run(["tmux", "new-session", "-d", "-s", SESSION, "-x", str(size[0]), "-y", str(size[1]),
+                    shlex.join(rnn_tui_command("attach", str(run_dir)))], check=True)
+    return _watched_run(run_dir, epochs, timeout_s)
 
 
 def _key_latencies(args: list[str], run_dir: Path, presses: int, size: tuple[int, int],
@@ -105,6 +133,8 @@ def _key_latencies(args: list[str], run_dir: Path, presses: int, size: tuple[int
                 time.sleep(0.05)
     finally:
         _tmux("kill-session", "-t", SESSION)
+        if training:
+            _run_ended(run_dir)
     return timings
 
 
@@ -121,30 +151,30 @@ def measure_dashboard(repeats: int, epochs: int, presses: int, size: tuple[int, 
         return ["--corpus", "markov", "--epochs", str(run_epochs), "--sample-every", "0", "--device", "cpu"]
 
     args = arguments(epochs)
-    headless: list[list[float]] = []
-    dashboard: list[list[float]] = []
+    arms = {"headless": lambda run_dir: _headless_run(args, run_dir),
+            "dashboard": lambda run_dir: _dashboard_run(args, run_dir, epochs, size, 60 * epochs),
+            "attached": lambda run_dir: _attached_run(args, run_dir, epochs, size, 60 * epochs)}
+    speeds: dict[str, list[list[float]]] = {arm: [] for arm in arms}
     with tempfile.TemporaryDirectory(prefix="rnn-tui-bench-") as tmp:
         work = Path(tmp)
         for r in range(repeats):
-            # pairs run in ABBA order so that neither side always goes first on a drifting machine;
-            # the first epoch warms allocators up in both and is left out of both
-            def run_headless():
-                headless.append(_headless_run(args, work / f"headless-{r}")[1:])
-            def run_dashboard():
-                dashboard.append(_dashboard_run(args, work / f"dashboard-{r}", epochs, size, 60 * epochs)[1:])
-            for run in ((run_headless, run_dashboard) if r % 2 == 0 else (run_dashboard, run_headless)):
-                run()
+            # the order rotates so that no arm always goes first on a drifting machine; the first epoch
+            # warms allocators up in every run and is left out of all
+            names = list(arms)[r % len(arms):] + list(arms)[:r % len(arms)]
+            for name in names:
+                speeds[name].append(arms[name](work / f"{name}-{r}")[1:])
         latencies = {"idle": _key_latencies(arguments(1000), work / "idle", presses, size, training=False),
                      "training": _key_latencies(arguments(1000), work / "latency", presses, size, training=True)}
-    pair_ratios = [statistics.median(d) / statistics.median(h) for h, d in zip(headless, dashboard)]
-    return {
-        "configuration": " ".join(args), "terminal": f"{size[0]}x{size[1]} tmux", "repeats": repeats,
-        "headless_tokens_per_sec": statistics.median([v for run in headless for v in run]),
-        "dashboard_tokens_per_sec": statistics.median([v for run in dashboard for v in run]),
-        "headless_epochs": headless, "dashboard_epochs": dashboard,
-        "pair_ratios": pair_ratios,
-        "dashboard_over_headless": statistics.median(pair_ratios),
-        "key_to_screen_ms": {when: {key: _summary_ms(values) for key, values in timings.items()}
-                             for when, timings in latencies.items()},
-        "poll_ms": POLL_S * 1000,
-    }
+    result = {"configuration": " ".join(args), "terminal": f"{size[0]}x{size[1]} tmux", "repeats": repeats}
+    for name, runs in speeds.items():
+        result[f"{name}_tokens_per_sec"] = statistics.median([v for run in runs for v in run])
+        result[f"{name}_epochs"] = runs
+    for name in ("dashboard", "attached"):
+        ratios = [statistics.median(watched) / statistics.median(alone)
+                  for alone, watched in zip(speeds["headless"], speeds[name])]
+        result[f"{name}_pair_ratios"] = ratios
+        result[f"{name}_over_headless"] = statistics.median(ratios)
+    result["key_to_screen_ms"] = {when: {key: _summary_ms(values) for key, values in timings.items()}
+                                  for when, timings in latencies.items()}
+    result["poll_ms"] = POLL_S * 1000
+    return result

@@ -80,6 +80,13 @@ class ConfigForm(VerticalScroll):
             self.query_one(f"#field-{name}").set_class(name in problems, "-invalid")
         return config, problems
 
+    def load(self, config: TrainConfig) -> None:
+        """Show ``config`` (a run's own, when the dashboard follows one)."""
+        self.base = config
+        for name, _label, choices in FIELDS:
+            value = self._initial(name)
+            self.query_one(f"#field-{name}").value = value if choices else str(value)
+
     def set_enabled(self, enabled: bool) -> None:
         for widget in self.query("Input, Select"):
             widget.disabled = not enabled

@@ -39,6 +39,11 @@ class PerplexityChart(PlotextPlot):
             self.add_point(record["epoch"], record["train_perplexity"], record.get("val_perplexity"), redraw=False)
         self.redraw()
 
+    def points(self, up_to_epoch: int) -> list[dict]:
+        """The points drawn up to ``up_to_epoch`` (a resumed run trains the later ones again)."""
+        return [{"epoch": e, "train_perplexity": t, "val_perplexity": v}
+                for e, t, v in zip(self.epochs, self.train, self.val) if e <= up_to_epoch]
+
     def add_point(self, epoch: int, train: float, val: float | None, redraw: bool = True) -> None:
         self.epochs.append(epoch)
         self.train.append(train)

@@ -1,0 +1,129 @@
+"""A run while its process lives: the folder's lock, ``status.json``, ``events.jsonl``, ``control.sock``.
+
+Whatever trains (``rnn-tui train`` in the foreground or detached, a run the dashboard started)
+trains inside a ``LiveRun``. The lock keeps a second run out of the folder; ``status.json`` says
+which process trains (pid, host, the process's start time, so a recycled pid is not mistaken for
+it) and how far it got; every event but progress is appended to ``events.jsonl``, progress only
+replaces ``status.json``, so a long run's log grows with its epochs and no faster; ``control.sock``
+takes commands from any client of the same user. engine/watch.py reads all of it back.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import sys
+import time
+
+import psutil
+
+from . import events as ev
+from .control import TrainControl
+from .control_socket import ControlServer
+from .runs import RunDir
+from .trainer import TrainingInputError
+
+STATUS_INTERVAL_S = 0.5  # progress replaces status.json at most this often
+
+
+class LiveRun:
+    def __init__(self, run: RunDir, control: TrainControl):
+        self.run = run
+        self.control = control
+        self.status: dict = {}
+        self.started = False  # a Start event was recorded: the folder holds a run
+        self._lock_file = None
+        self._server: ControlServer | None = None
+        self._previous_status: dict | None = None
+        self._made_folder = False
+        self._status_written_at = 0.0
+        self._write_failed = False
+
+    def __enter__(self) -> "LiveRun":
+        run = self.run
+        self._made_folder = run.make()
+        self._lock_file = open(run.lock_path, "a+")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            holder = (run.read_status() or {}).get("pid", "?")
+            raise TrainingInputError(f"{run.path} is in use by a live run (pid {holder}): attach with "
+                                     f"`rnn-tui attach {run.path}`, or pick another --run-dir") from None
+        self._previous_status = run.read_status()
+        self.status = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": time.time(),
+                       "process_started": psutil.Process().create_time(), "state": "starting",
+                       "epoch": None, "epochs": None, "train_perplexity": None, "val_perplexity": None,
+                       "progress": None, "finished": None, "error": None}
+        self._write_status()
+        try:
+            self._server = ControlServer(run.socket_path, self.control).start()
+        except OSError as exc:  # a file system without sockets: the run trains, steered only from here
+            print(f"warning: no control socket in {run.path} ({exc.strerror or exc}); "
+                  f"this run cannot be steered from another terminal", file=sys.stderr)
+        return self
+
+    def record(self, event: ev.Event) -> None:
+        """Keep ``event`` in the folder: appended to events.jsonl (progress: in status.json only)."""
+        status = self.status
+        match event:
+            case ev.Progress():
+                status["progress"] = {k: v for k, v in event.to_dict().items() if k != "event"}
+                if time.monotonic() - self._status_written_at >= STATUS_INTERVAL_S:
+                    self._write_status()
+                return
+            case ev.Start():
+                self.started = True
+                status.update(state="training", epoch=event.start_epoch, epochs=event.config.get("epochs"))
+            case ev.Epoch():
+                status.update(epoch=event.epoch, epochs=event.epochs, train_perplexity=event.train_perplexity,
+                              val_perplexity=event.val_perplexity, progress=None)
+            case ev.Paused() | ev.Resumed():
+                status["state"] = "paused" if isinstance(event, ev.Paused) else "training"
+            case ev.Finished():
+                status.update(state="finished", finished=event.status, epoch=event.epoch)
+            case ev.Error():
+                status.update(state="finished", finished="error", error=event.message)
+        self._guarded(self.run.append_event, event.to_dict())
+        self._write_status()
+
+    def __exit__(self, exc_type, exc, _tb) -> None:
+        try:
+            if self._server is not None:
+                self._server.close()
+            if not self.started:
+                self._forget()  # nothing trained: the folder is left as it was found
+            elif self.status["state"] != "finished" and exc is not None:
+                message = str(exc).splitlines()[0] if str(exc) else ""
+                self.record(ev.Error(message=f"{exc_type.__name__}: {message}"[:500],
+                                     kind="input" if isinstance(exc, TrainingInputError) else "error"))
+        finally:
+            self._lock_file.close()  # releases the lock
+
+    def _forget(self) -> None:
+        run = self.run
+        if self._previous_status is not None:
+            self._guarded(run.write_status, self._previous_status)
+        else:
+            run.status_path.unlink(missing_ok=True)
+        if self._made_folder:
+            run.lock_path.unlink(missing_ok=True)
+            try:
+                run.path.rmdir()
+            except OSError:
+                pass  # something else is in it (a detached run's train.log): its launcher tidies up
+
+    def _write_status(self) -> None:
+        self.status["updated_at"] = time.time()
+        self._status_written_at = time.monotonic()
+        self._guarded(self.run.write_status, self.status)
+
+    def _guarded(self, write, *args) -> None:
+        """A failed write (disk full) is reported once; the run trains on, its checkpoints guarded apart."""
+        try:
+            write(*args)
+        except OSError as exc:
+            if not self._write_failed:
+                self._write_failed = True
+                print(f"warning: cannot write to {self.run.path} ({exc.strerror or exc}); "
+                      f"training goes on, watchers may fall behind", file=sys.stderr)

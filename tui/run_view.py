@@ -1,0 +1,142 @@
+"""What a followed run looks like on the dashboard: its events, its history, its end.
+
+The app (tui/app.py) launches and follows runs and turns keys into commands; this mixin turns
+what a run wrote into its folder into the chart, the panes, the status line and the event log.
+An attached run's history is shown the same way as live events, its chart drawn in one go.
+"""
+from __future__ import annotations
+
+import time
+
+from ..engine import events as ev
+from ..engine.config import TrainConfig
+from ..engine.runs import RunDir
+from ..engine.watch import epoch_points
+
+from .messages import RunEnded, RunHistory, TrainingEvent
+from .widgets.config_form import ConfigForm
+from .widgets.device_status import DeviceStatus
+from .widgets.event_log import EventLog
+from .widgets.generation_pane import GenerationPane
+from .widgets.perplexity_chart import PerplexityChart
+from .widgets.progress_panel import ProgressPanel
+
+
+class RunView:
+    """Message handlers of ``RnnTuiApp`` for the run it follows (state lives on the app)."""
+    PROGRESS_DISPLAY_INTERVAL_S = 0.5
+    REPLAYED_EVENTS = 300  # an attached run's latest events shown in its panes; the chart takes every epoch
+
+    def on_run_history(self, message: RunHistory) -> None:
+        events, info = message.events, message.info
+        self.run_dir = str(info.path)
+        start = next((event for event in reversed(events) if isinstance(event, ev.Start)), None)
+        points = epoch_points(events, RunDir(info.path))
+        if start:
+            self._show_start(start, points)
+        else:
+            self.query_one(PerplexityChart).reset(history=points, total_epochs=self.epochs)
+        for event in events[-self.REPLAYED_EVENTS:]:
+            if not isinstance(event, ev.Start):
+                self.show_event(event, replay=True)
+        if info.state == "live":
+            self.query_one(ConfigForm).set_enabled(False)
+            if info.on_this_host:
+                self.query_one(DeviceStatus).track(info.pid)
+            if not start:
+                self.query_one(ProgressPanel).set_status("starting…")
+        if self.attach_path:
+            told = {"live": "live", "finished": f"finished, {info.outcome}", "gone": "gone"}[info.state]
+            self.log_event(f"attached ({told}): {len(points)} epochs so far, in {info.path}")
+
+    def on_run_ended(self, message: RunEnded) -> None:
+        info = message.info
+        self.run_live = self.training_paused = False
+        self.query_one(ConfigForm).set_enabled(True)
+        self.query_one(DeviceStatus).track(None)
+        if info.state == "gone":
+            self.resume_path = str(info.path) if self.checkpoint_epoch else self.resume_path
+            then = (f"ctrl+r resumes from its last checkpoint, epoch {self.checkpoint_epoch}"
+                    if self.checkpoint_epoch else "it left no checkpoint to resume")
+            text = f"gone: its process ended without finishing (killed, or the machine restarted); {then}"
+            self.query_one(ProgressPanel).set_status(text)
+            self.log_event(text)
+        if self.quitting:
+            self.exit()
+
+    def on_training_event(self, message: TrainingEvent) -> None:
+        if isinstance(message.event, ev.Start):
+            self._show_start(message.event, self.query_one(PerplexityChart).points(message.event.start_epoch))
+        else:
+            self.show_event(message.event)
+
+    def show_event(self, event: ev.Event, replay: bool = False) -> None:
+        """One event on screen; ``replay``: from an attached run's history (its chart is drawn already)."""
+        progress = self.query_one(ProgressPanel)
+        match event:
+            case ev.Progress():
+                self._memory(event.memory)
+                # every frame costs the trainer a few ms of its cores: twice a second is enough to watch.
+                # Dropped, not deferred as in tui/coalesce.py: a deferred one could overwrite the epoch line
+                if time.monotonic() - self._progress_shown_at < self.PROGRESS_DISPLAY_INTERVAL_S:
+                    return
+                self._progress_shown_at = time.monotonic()
+                progress.show_progress(event.epoch, self.epochs, event.batch, event.batches, event.tokens_per_sec)
+            case ev.Epoch():
+                self._memory(event.memory)
+                if not replay:
+                    self.query_one(PerplexityChart).add_point(event.epoch, event.train_perplexity,
+                                                              event.val_perplexity)
+                progress.show_progress(event.epoch, event.epochs, 1, 1, event.tokens_per_sec, event.eta_s)
+                val = f", val {event.val_perplexity:.3f}" if event.val_perplexity is not None else ""
+                self.log_event(f"epoch {event.epoch}: perplexity {event.train_perplexity:.3f}{val}")
+            case ev.Sample():
+                title = f"epoch {event.epoch}" + (" (on demand)" if event.on_demand else "")
+                self.query_one(GenerationPane).add_sample(title, event.text)
+            case ev.Paused() | ev.Resumed():
+                self.training_paused = isinstance(event, ev.Paused)
+                progress.set_status(f"{event.event} at epoch {event.epoch}, minibatch {event.batch}"
+                                    + (": ctrl+t resumes" if self.training_paused else ""))
+            case ev.Checkpoint():  # written every epoch: logged when asked for (ctrl+s) or when it fails
+                if event.ok:
+                    self.checkpoint_epoch = event.epoch
+                if self.save_requested or not event.ok:
+                    self.save_requested = False
+                    outcome = "" if event.ok else f" FAILED: {event.error}"
+                    self.log_event(f"checkpoint of epoch {event.epoch}{outcome} in {event.path}")
+            case ev.Diverged():
+                self.log_event(f"diverged at epoch {event.epoch} (loss {event.loss}); "
+                               f"kept epoch {event.restored_epoch}'s weights")
+            case ev.Finished():
+                self.run_finished = True
+                self.training_paused = False
+                ppl = f", perplexity {event.train_perplexity:.3f}" if event.train_perplexity is not None else ""
+                progress.set_status(f"{event.status}: epoch {event.epoch}/{self.epochs}{ppl}")
+                for sample in event.samples:
+                    self.query_one(GenerationPane).add_sample(f"final: {sample['prefix']}", sample["text"])
+                if event.checkpoint:
+                    self.log_event(f"{event.status}; checkpoint of epoch {event.epoch} in {event.checkpoint}")
+            case ev.Error():
+                self.run_finished = True
+                progress.set_status(f"error: {event.message}")
+                self.log_event(f"error: {event.message}")
+
+    def _show_start(self, event: ev.Start, history: list[dict]) -> None:
+        self.epochs = event.config.get("epochs", self.epochs)
+        self.train_config = TrainConfig.from_dict(event.config)
+        self.query_one(ConfigForm).load(self.train_config)
+        self.query_one(PerplexityChart).reset(event.floor_perplexity, history=history, total_epochs=self.epochs)
+        self.query_one(DeviceStatus).set_device(event.device)
+        progress = self.query_one(ProgressPanel)
+        progress.set_status(f"training {event.config['model']} on {event.device}")
+        progress.show_progress(event.start_epoch + 1, self.epochs, 0, event.batches_per_epoch, 0)
+        floor = f", floor {event.floor_perplexity:.3f}" if event.floor_perplexity else ""
+        self.log_event(f"start: {event.corpus.get('name')}, vocab {event.vocab_size}, "
+                       f"{event.num_parameters:,} parameters{floor}; run {self.run_dir}")
+
+    def _memory(self, memory: dict | None) -> None:
+        if memory:
+            self.query_one(DeviceStatus).memory = memory
+
+    def log_event(self, text: str) -> None:
+        self.query_one(EventLog).add(text)
