@@ -11,6 +11,8 @@ import threading
 
 COMMANDS = ("pause", "resume", "stop", "save", "sample")
 SAMPLE_OPTIONS = {"prefix": str, "length": int, "temperature": (int, float), "top_k": int}
+# a sample is generated between two minibatches: bounded, so that no request holds training up for long
+SAMPLE_LIMITS = {"prefix": (0, 1000), "length": (1, 10_000), "temperature": (0, 100), "top_k": (0, 1_000_000)}
 MAX_PENDING_SAMPLES = 8
 
 
@@ -102,9 +104,13 @@ def apply_command(control: TrainControl, line: str) -> str | None:
     elif command == "save":
         control.request_save()
     elif command == "sample":
-        if not control.request_sample(**{name: value for name, value in request.items()
-                                         if name in SAMPLE_OPTIONS and isinstance(value, SAMPLE_OPTIONS[name])
-                                         and not isinstance(value, bool)}):
+        options = {name: value for name, value in request.items()
+                   if name in SAMPLE_OPTIONS and isinstance(value, SAMPLE_OPTIONS[name]) and not isinstance(value, bool)}
+        for name, value in options.items():
+            low, high = SAMPLE_LIMITS[name]
+            if not low <= (len(value) if name == "prefix" else value) <= high:  # NaN is refused too
+                return f"{name} must be within {low}..{high}" + (" characters" if name == "prefix" else "")
+        if not control.request_sample(**options):
             return f"{MAX_PENDING_SAMPLES} samples are already waiting; ask again once they are shown"
     else:
         return f"unknown command {str(command)[:40]!r}; the commands are {', '.join(COMMANDS)}"

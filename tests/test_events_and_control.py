@@ -67,6 +67,17 @@ def test_what_is_not_a_command_is_refused_with_a_reason_and_does_nothing():
         command_line("explode")
 
 
+@pytest.mark.parametrize("options,reason", [
+    ({"length": 10**9}, "length must be within 1..10000"), ({"length": -5}, "length must be within"),
+    ({"temperature": -1}, "temperature must be within"), ({"temperature": float("nan")}, "temperature must be within"),
+    ({"top_k": -1}, "top_k must be within"), ({"prefix": "x" * 5000}, "prefix must be within 0..1000 characters"),
+])
+def test_a_sample_out_of_bounds_is_refused_with_its_reason(options, reason):
+    control = TrainControl()
+    assert reason in apply_command(control, command_line("sample", **options))
+    assert control.take_sample_requests() == []
+
+
 def test_sample_requests_are_capped_so_a_flood_cannot_stall_training():
     control = TrainControl()
     answers = [apply_command(control, command_line("sample")) for _ in range(MAX_PENDING_SAMPLES + 3)]
