@@ -3,6 +3,7 @@ import os
 import re
 import shlex
 import shutil
+import socket
 import signal
 import subprocess
 import time
@@ -140,3 +141,29 @@ async def test_quitting_while_a_run_trains_asks_stop_leave_or_stay(tmp_path):
         await pilot.press("ctrl+q", "s")  # stop it, then quit
         await wait_until(pilot, lambda: not app.is_running)
     assert not app.detached and run_info(run).outcome == "stopped" and (run / "checkpoint.pt").exists()
+
+
+async def test_a_resumed_run_shows_as_live_whatever_its_earlier_part_ended_with(tmp_path):
+    """events.jsonl keeps a resumed run's earlier end; attaching after it must still steer the run."""
+    import psutil
+    from rnn_tui.engine import events as ev
+    from rnn_tui.engine.runs import RunDir
+    run = RunDir(tmp_path / "run")
+    run.create({"epochs": 3})
+    start = dict(config={"model": "scratch-rnn", "epochs": 3}, vocab_size=3, corpus={"name": "t"}, device="cpu",
+                 num_parameters=1, batches_per_epoch=1)
+    epoch = dict(epochs=3, train_perplexity=2.0, val_perplexity=None, tokens_per_sec=1.0, grad_norm=1.0,
+                 elapsed_s=1.0, eta_s=1.0, train_loss=0.7)
+    for event in (ev.Start(**start), ev.Epoch(epoch=1, **epoch), ev.Paused(epoch=2, batch=0),
+                  ev.Finished(status="stopped", epoch=1, train_perplexity=2.0, val_perplexity=None,
+                              tokens_per_sec=1.0, device="cpu", elapsed_s=1.0),
+                  ev.Start(**start, start_epoch=1), ev.Epoch(epoch=2, **epoch)):
+        run.append_event(event.to_dict())
+    me = psutil.Process()  # this process stands in for the resumed run's
+    run.write_status({"pid": me.pid, "host": socket.gethostname(), "process_started": me.create_time(),
+                      "state": "training", "epoch": 2, "epochs": 3})
+    app = RnnTuiApp(attach=str(run.path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.query_one(PerplexityChart).epochs == [1, 2])
+        assert app.run_live and not app.run_finished and not app.training_paused
+        assert app._training_active()

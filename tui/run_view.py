@@ -37,7 +37,9 @@ class RunView:
         else:
             self.query_one(PerplexityChart).reset(history=points, total_epochs=self.epochs)
         for event in events[-self.REPLAYED_EVENTS:]:
-            if not isinstance(event, ev.Start):
+            if isinstance(event, ev.Start):
+                self.run_finished = self.training_paused = False  # resumed: what ended before goes on
+            else:
                 self.show_event(event, replay=True)
         if info.state == "live":
             self.query_one(ConfigForm).set_enabled(False)
