@@ -3,7 +3,7 @@
 Whatever trains (``rnn-tui train`` in the foreground or detached, a run the dashboard started)
 trains inside a ``LiveRun``. The lock keeps a second run out of the folder; ``status.json`` says
 which process trains (pid, host, the process's start time, so a recycled pid is not mistaken for
-it) and how far it got; every event but progress is appended to ``events.jsonl``, progress only
+it), how far it got and its best validation perplexity (``rnn-tui runs`` needs nothing else); every event but progress is appended to ``events.jsonl``, progress only
 replaces ``status.json``, so a long run's log grows with its epochs and no faster; ``control.sock``
 takes commands from any client of the same user. engine/watch.py reads all of it back.
 """
@@ -21,6 +21,7 @@ from . import events as ev
 from .control import TrainControl
 from .control_socket import ControlServer
 from .runs import RunDir
+from .summary import best_val, read_metrics
 from .trainer import TrainingInputError
 
 STATUS_INTERVAL_S = 0.5  # progress replaces status.json at most this often
@@ -53,7 +54,9 @@ class LiveRun:
         self._previous_status = run.read_status()
         self.status = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": time.time(),
                        "process_started": psutil.Process().create_time(), "state": "starting",
+                       "device": None, "batches_per_epoch": None,
                        "epoch": None, "epochs": None, "train_perplexity": None, "val_perplexity": None,
+                       "tokens_per_sec": None, "best_val_perplexity": None, "best_val_epoch": None,
                        "progress": None, "finished": None, "error": None}
         self._write_status()
         try:
@@ -74,10 +77,19 @@ class LiveRun:
                 return
             case ev.Start():
                 self.started = True
-                status.update(state="training", epoch=event.start_epoch, epochs=event.config.get("epochs"))
+                status.update(state="training", epoch=event.start_epoch, epochs=event.config.get("epochs"),
+                              device=event.device, batches_per_epoch=event.batches_per_epoch)
+                if event.start_epoch:  # resumed: the best so far is in the epochs it keeps
+                    best = best_val(read_metrics(self.run)[0])
+                    status.update(best_val_perplexity=best and best["val_perplexity"],
+                                  best_val_epoch=best and best["epoch"])
             case ev.Epoch():
                 status.update(epoch=event.epoch, epochs=event.epochs, train_perplexity=event.train_perplexity,
-                              val_perplexity=event.val_perplexity, progress=None)
+                              val_perplexity=event.val_perplexity, tokens_per_sec=event.tokens_per_sec, progress=None)
+                best = best_val([{"epoch": status["best_val_epoch"], "val_perplexity": status["best_val_perplexity"]},
+                                 {"epoch": event.epoch, "val_perplexity": event.val_perplexity}])
+                if best:
+                    status.update(best_val_perplexity=best["val_perplexity"], best_val_epoch=best["epoch"])
             case ev.Paused() | ev.Resumed():
                 status["state"] = "paused" if isinstance(event, ev.Paused) else "training"
             case ev.Finished():

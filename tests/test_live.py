@@ -19,6 +19,7 @@ from rnn_tui.engine.control_socket import MAX_CLIENTS, ControlServer, send_comma
 from rnn_tui.engine.launch import rnn_tui_command
 from rnn_tui.engine.live import LiveRun
 from rnn_tui.engine.runs import RunDir
+from rnn_tui.engine.summary import best_val, read_metrics
 from rnn_tui.engine.watch import latest_live_run, run_info
 from helpers import LONGER, SMALL, detach, epochs_done, rnn_tui, wait_for
 
@@ -99,7 +100,7 @@ def test_a_killed_run_is_gone_keeps_its_checkpoint_and_resumes_listening_again(t
     wait_for(lambda: run_info(run).state == "gone", what="the run to be gone")
     assert (run / "control.sock").exists()  # stale: left by the killed process
     checkpoints = [e["epoch"] for e in events_of(run) if e["event"] == "checkpoint" and e["ok"]]
-    assert checkpoints and checkpoints[-1] >= 2
+    assert checkpoints and checkpoints[-1] >= 1  # the epoch just done may not have been saved yet
     refused = rnn_tui("control", str(run), "pause")
     assert refused.returncode == 2 and "not a live run" in refused.stderr
 
@@ -109,7 +110,10 @@ def test_a_killed_run_is_gone_keeps_its_checkpoint_and_resumes_listening_again(t
     assert rnn_tui("control", str(run), "stop").returncode == 0
     starts = [e for e in events_of(run) if e["event"] == "start"]
     assert [s["start_epoch"] for s in starts] == [0, checkpoints[-1]]
-    assert run_info(run).outcome == "stopped"
+    status = run_info(run).status
+    assert status["finished"] == "stopped"
+    best = best_val(read_metrics(RunDir(run))[0])  # over the kept epochs and the new ones
+    assert (status["best_val_perplexity"], status["best_val_epoch"]) == (best["val_perplexity"], best["epoch"])
 
 
 def test_hostile_clients_do_not_disturb_training(tmp_path):
@@ -133,6 +137,7 @@ def test_hostile_clients_do_not_disturb_training(tmp_path):
         answers["garbage"] = exchange(b"\x00\xff{{{not json\n")
         answers["code"] = exchange(b'{"command": "__import__(\'os\').system(\'touch pwned\')"}\n')
         answers["huge"] = exchange(b"x" * 10_000_000)
+        time.sleep(0.3)  # the run has seen those three hang up: the crowd alone counts against its limit
         crowd = []
         for _ in range(100):
             client = socket.socket(socket.AF_UNIX)

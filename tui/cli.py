@@ -1,4 +1,5 @@
-"""``rnn-tui``: the dashboard, plus ``train``, ``attach``, ``control``, ``generate``, ``corpora`` and ``bench``.
+"""``rnn-tui``: the dashboard, plus ``train``, ``attach``, ``control``, ``runs``, ``compare``, ``generate``,
+``corpora`` and ``bench``.
 
 Importing this module loads neither torch nor Textual: ``rnn-tui --help`` answers at once, and
 each command imports what it needs when it runs.
@@ -11,6 +12,7 @@ import click
 from click.core import ParameterSource
 
 from ..engine.control import COMMANDS
+from ..engine.summary import SORT_KEYS
 
 from .options import config_from_options, kernels_option, train_options
 
@@ -96,6 +98,31 @@ def control(run: str, command: str, timeout_s: float, **sample_options) -> None:
     Waits until the run has acted (stop: until its process has ended); exit 2 if RUN is not live."""
     from .headless import run_control
     sys.exit(run_control(run, command, sample_options, timeout_s))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--root", type=click.Path(), default=None, help="The runs root. [default: $RNN_TUI_RUNS, else ./runs]")
+@click.option("--sort", type=click.Choice(list(SORT_KEYS)), default="started", show_default=True,
+              help="started, epochs, speed and size: largest first; the others (val, train: best) smallest first.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per run, one a line.")
+def runs(root: str | None, sort: str, as_json: bool) -> None:
+    """Every run folder under the runs root: status, model, epochs, best validation perplexity…"""
+    from .runs_cli import run_runs
+    sys.exit(run_runs(root, sort, as_json))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("runs", nargs=-1, type=click.Path())
+@click.option("--plot", is_flag=True, help="Also draw their curves, overlaid, in the terminal.")
+@click.option("--metric", type=click.Choice(["val", "train"]), default="val", show_default=True,
+              help="With --plot: which perplexity.")
+@click.option("--x", "x_axis", type=click.Choice(["epoch", "time", "tokens"]), default="epoch", show_default=True,
+              help="With --plot: against epochs, seconds, or tokens seen.")
+@click.option("--json", "as_json", is_flag=True, help="The comparison as one JSON object.")
+def compare(runs: tuple[str, ...], plot: bool, metric: str, x_axis: str, as_json: bool) -> None:
+    """RUNS side by side: the options that differ, final and best perplexities, speed."""
+    from .runs_cli import run_compare
+    sys.exit(run_compare(runs, plot, metric, x_axis, as_json))
 
 
 @cli.command(context_settings=CONTEXT)

@@ -1,0 +1,175 @@
+"""Runs side by side: one summary per run folder, their curves, and what differs between them.
+
+Read from the files alone, without torch: ``config.json`` and ``status.json``, where a run keeps its
+own summary, so ``rnn-tui runs`` lists hundreds of folders at once (``metrics.jsonl`` only for a
+folder older than that). A folder that is not a run, or whose files are
+damaged, is summarized as such: a listing never fails on one bad folder.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .runs import RunDir, runs_root
+from .watch import is_run_folder, run_info
+
+# what `rnn-tui runs --sort` takes, and the summary field each one sorts by
+SORT_KEYS = {"started": "started_at", "name": "name", "status": "status", "model": "model",
+             "epochs": "epochs_done", "val": "best_val_perplexity", "train": "train_perplexity",
+             "speed": "tokens_per_sec", "size": "size_bytes"}
+
+
+@dataclass
+class RunSummary:
+    """One line of ``rnn-tui runs``; ``None`` where the run does not tell (shown as N/A)."""
+    name: str
+    path: str
+    status: str                 # live | completed | stopped | interrupted | diverged | error | gone | corrupt | not a run
+    model: str | None = None
+    hidden: int | None = None
+    layers: int | None = None
+    corpus: str | None = None
+    epochs_done: int | None = None
+    epochs: int | None = None
+    best_val_perplexity: float | None = None
+    best_val_epoch: int | None = None
+    train_perplexity: float | None = None
+    tokens_per_sec: float | None = None
+    device: str | None = None
+    started_at: float | None = None  # Unix seconds
+    size_bytes: int = 0
+    problem: str | None = None  # why a folder is corrupt or not a run
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def read_metrics(run: RunDir) -> tuple[list[dict], int]:
+    """The per-epoch records of ``metrics.jsonl``, and how many of its lines could not be read."""
+    records, damaged = [], 0
+    try:
+        lines = [line for line in run.metrics_path.read_text(encoding="utf-8", errors="replace").splitlines()
+                 if line.strip()]
+    except OSError:
+        return [], 0
+    try:  # the whole file in one parse (the usual case, several times faster); line by line if it is damaged
+        records = json.loads("[" + ",".join(lines) + "]")
+        if all(isinstance(r, dict) and isinstance(r.get("epoch"), int) for r in records):
+            return records, 0
+        records = []
+    except ValueError:
+        pass
+    for line in lines:
+        try:
+            record = json.loads(line)
+            int(record["epoch"])
+            records.append(record)
+        except (ValueError, KeyError, TypeError):
+            damaged += 1
+    return records, damaged
+
+
+def best_val(records: list[dict]) -> dict | None:
+    """The record with the lowest finite validation perplexity (the earliest of equals), or None."""
+    with_val = [r for r in records if isinstance(r.get("val_perplexity"), (int, float))
+                and math.isfinite(r["val_perplexity"])]
+    return min(with_val, key=lambda r: r["val_perplexity"], default=None)
+
+
+def _folder_size(path: Path) -> int:
+    total = 0
+    with os.scandir(path) as entries:
+        for entry in entries:
+            try:
+                total += entry.stat(follow_symlinks=False).st_size
+            except OSError:
+                continue
+    return total
+
+
+def summarize(path: str | os.PathLike) -> RunSummary:
+    run = RunDir(path)
+    summary = RunSummary(name=run.path.name, path=str(run.path), status="not a run",
+                         size_bytes=_folder_size(run.path))
+    if not is_run_folder(run.path):
+        summary.problem = "no config.json or status.json"
+        return summary
+    config = run.read_config()
+    if config is None:
+        summary.status, summary.problem = "corrupt", "config.json is missing or not a JSON object"
+    info = run_info(run.path)
+    if config is not None:
+        summary.status = {"live": "live", "gone": "gone"}.get(info.state) or info.outcome or "gone"
+    status = info.status
+    config = config or {}
+    if "best_val_epoch" in status:  # kept up to date by the run itself (engine/live.py)
+        last = {name: status.get(name) for name in ("epoch", "train_perplexity", "tokens_per_sec")}
+        best = {"epoch": status["best_val_epoch"], "val_perplexity": status["best_val_perplexity"]}
+    else:  # a folder from before status.json kept them: its metrics tell
+        records, damaged = read_metrics(run)
+        if damaged:
+            summary.problem = f"{damaged} unreadable line(s) in metrics.jsonl"
+        best, last = best_val(records), records[-1] if records else {}
+    summary.model, summary.hidden, summary.layers = config.get("model"), config.get("hidden"), config.get("layers")
+    summary.corpus = config.get("corpus_file") or config.get("corpus")
+    summary.epochs = status.get("epochs") or config.get("epochs")
+    summary.epochs_done = last.get("epoch")
+    summary.best_val_perplexity = best["val_perplexity"] if best else None
+    summary.best_val_epoch = best["epoch"] if best else None
+    summary.train_perplexity = last.get("train_perplexity")
+    summary.tokens_per_sec = last.get("tokens_per_sec")
+    summary.device = status.get("device")
+    summary.started_at = status.get("started_at") or run.path.stat().st_mtime
+    return summary
+
+
+def summarize_all(root: str | os.PathLike | None = None, sort: str = "started") -> list[RunSummary]:
+    """Every folder directly under ``root`` (default: the runs root), by ``sort`` (a key of SORT_KEYS);
+    newest, largest or best first as the column means, and what has no value last."""
+    root = Path(root) if root is not None else runs_root()
+    summaries = [summarize(path) for path in sorted(root.iterdir()) if path.is_dir()] if root.is_dir() else []
+    field = SORT_KEYS[sort]
+    descending = sort in ("started", "epochs", "speed", "size")
+    present = [s for s in summaries if getattr(s, field) is not None]
+    present.sort(key=lambda s: getattr(s, field), reverse=descending)
+    return present + [s for s in summaries if getattr(s, field) is None]
+
+
+def differing_options(configs: list[dict]) -> list[str]:
+    """The options whose values are not the same in every config, in the order of the first."""
+    names = list(dict.fromkeys(name for config in configs for name in config))
+    return [name for name in names if name != "run_dir" and len({json.dumps(c.get(name)) for c in configs}) > 1]
+
+
+def run_labels(configs: list[dict]) -> list[str]:
+    """A short name per run from what differs between them, e.g. ``hidden=256`` and ``hidden=512``."""
+    differing = differing_options(configs)[:3]
+    if not differing:
+        return [f"run {i + 1}" for i in range(len(configs))]
+    return [", ".join(f"{name}={config.get(name)}" for name in differing) for config in configs]
+
+
+@dataclass
+class Curve:
+    """A run's metrics per epoch, against each of the three x axes the comparison offers."""
+    label: str
+    epochs: list[int]
+    train: list[float | None]
+    val: list[float | None]
+    elapsed_s: list[float | None]
+    tokens: list[int] | None  # tokens seen by the end of each epoch, where the run says its epoch size
+
+
+def load_curve(path: str | os.PathLike, label: str) -> Curve:
+    run = RunDir(path)
+    records, _ = read_metrics(run)
+    config = run.read_config() or {}
+    batches = (run.read_status() or {}).get("batches_per_epoch")
+    per_epoch = batches * config["batch_size"] * config["num_steps"] if batches and "batch_size" in config \
+        and "num_steps" in config else None
+    epochs = [r["epoch"] for r in records]
+    return Curve(label, epochs, [r.get("train_perplexity") for r in records], [r.get("val_perplexity") for r in records],
+                 [r.get("elapsed_s") for r in records], [e * per_epoch for e in epochs] if per_epoch else None)
