@@ -51,6 +51,7 @@ class RunDir:
     socket_path = property(lambda self: self.path / "control.sock")
     lock_path = property(lambda self: self.path / "run.lock")
     log_path = property(lambda self: self.path / "train.log")
+    note_path = property(lambda self: self.path / "note.txt")
 
     def make(self) -> bool:
         """Create the folder, readable by its owner only (its socket steers the run); True if it is new."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -42,6 +43,7 @@ class RunSummary:
     started_at: float | None = None  # Unix seconds
     size_bytes: int = 0
     problem: str | None = None  # why a folder is corrupt or not a run
+    note: str = ""              # the user's own words on the run (note.txt)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,6 +74,35 @@ def read_metrics(run: RunDir) -> tuple[list[dict], int]:
     return records, damaged
 
 
+NOTE_MAX_CHARS = 200
+
+
+def read_note(run: RunDir) -> str:
+    try:
+        return run.note_path.read_text(encoding="utf-8", errors="replace").strip()[:NOTE_MAX_CHARS]
+    except OSError:
+        return ""
+
+
+def write_note(path: str | os.PathLike, text: str) -> None:
+    """Keep a short note on the run in its folder (an empty one removes it)."""
+    run = RunDir(path)
+    text = " ".join(text.split())[:NOTE_MAX_CHARS]
+    if text:
+        run.note_path.write_text(text + "\n", encoding="utf-8")
+    else:
+        run.note_path.unlink(missing_ok=True)
+
+
+def delete_run(path: str | os.PathLike) -> None:
+    """Remove a run folder; ValueError, for the user, if it is live or not a run folder."""
+    if not is_run_folder(path):
+        raise ValueError(f"{path} is not a run folder: not deleted")
+    if run_info(path).state == "live":
+        raise ValueError(f"{Path(path).name} is training: stop it first")
+    shutil.rmtree(path)
+
+
 def best_val(records: list[dict]) -> dict | None:
     """The record with the lowest finite validation perplexity (the earliest of equals), or None."""
     with_val = [r for r in records if isinstance(r.get("val_perplexity"), (int, float))
@@ -97,6 +128,7 @@ def summarize(path: str | os.PathLike) -> RunSummary:
     if not is_run_folder(run.path):
         summary.problem = "no config.json or status.json"
         return summary
+    summary.note = read_note(run)
     config = run.read_config()
     if config is None:
         summary.status, summary.problem = "corrupt", "config.json is missing or not a JSON object"

@@ -10,7 +10,7 @@ from helpers import SMALL, rnn_tui
 
 KEYS = ["name", "path", "status", "model", "hidden", "layers", "corpus", "epochs_done", "epochs",
         "best_val_perplexity", "best_val_epoch", "train_perplexity", "tokens_per_sec", "device", "started_at",
-        "size_bytes", "problem"]
+        "size_bytes", "problem", "note"]
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ from ..engine.watch import RunWatch, process_alive
 from .messages import GeneratedText, LaunchFailed, RunEnded, RunHistory, RunLaunched, TrainingEvent
 from .run_link import RunLink, start_run, stream_generation
 from .run_view import RunView
+from .runs_screen import RunsScreen
 from .screens import HelpScreen, QuitWhileTraining
 from .widgets.config_form import ConfigForm
 from .widgets.device_status import DeviceStatus
@@ -53,10 +54,12 @@ class RnnTuiApp(RunView, App):
                 tooltip="sample now with the form's prefix and temperature"),
         Binding("ctrl+s", "save", "Save", priority=True, tooltip="write a checkpoint now"),
         Binding("ctrl+d", "detach", "Detach", priority=True, tooltip="detach: quit and leave the run training"),
+        Binding("f2", "runs", "Runs", priority=True, tooltip="every run: open, compare, note, delete"),
         Binding("ctrl+l", "log_scale", "Log", priority=True, show=False,  # in the help and the palette: 80 columns
                 tooltip="toggle the chart's log scale"),
         Binding("f1", "help", "Help", priority=True, tooltip="this key map"),
-        Binding("ctrl+q", "request_quit", "Quit", priority=True, tooltip="quit (while a run trains: stop it, leave it, or stay)"),
+        Binding("ctrl+q", "request_quit", "Quit", priority=True, show=False,  # Textual's own quit key
+                tooltip="quit (while a run trains: stop it, leave it, or stay)"),
     ]
 
     FOLLOW_POLL_S = 0.25
@@ -170,6 +173,26 @@ class RnnTuiApp(RunView, App):
             return
         self.detached = True
         self.exit()
+
+    def action_runs(self) -> None:
+        if isinstance(self.screen, RunsScreen):
+            return
+        self.push_screen(RunsScreen(), lambda path: path and self.open_run(path))
+
+    def open_run(self, path: str) -> None:
+        """Show a run picked on the runs screen: followed live, or its history; ctrl+r resumes it."""
+        if self.launching:
+            self.notify("a run is starting: open another once it trains", severity="warning")
+            return
+        if self.link is not None and self.link.path.resolve() == RunDir(path).path.resolve():
+            return
+        saved = RunDir(path).read_config()
+        if saved:
+            self.train_config = TrainConfig.from_dict(saved)
+            self.query_one(ConfigForm).load(self.train_config)
+        self.attach_path = self.resume_path = self.run_dir = path
+        self.query_one(GenerationPane).clear()
+        self.follow(RunLink(path))
 
     def action_log_scale(self) -> None:
         self.query_one(PerplexityChart).toggle_log_scale()

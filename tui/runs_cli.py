@@ -43,11 +43,11 @@ def runs_row(s: RunSummary) -> list[str]:
     shape = f"{s.hidden}x{s.layers}" if s.hidden else NA
     started = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.started_at)) if s.started_at else NA
     return [s.name, s.status, s.model or NA, shape, s.corpus or NA, epochs, best, _number(s.train_perplexity, ".3f"),
-            _number(s.tokens_per_sec, ",.0f"), (s.device or NA).split(" (")[0], started, _size(s.size_bytes)]
+            _number(s.tokens_per_sec, ",.0f"), (s.device or NA).split(" (")[0], started, _size(s.size_bytes), s.note]
 
 
 RUNS_HEADER = ["run", "status", "model", "hidden", "corpus", "epochs", "best val (epoch)", "train", "tokens/s",
-               "device", "started", "size"]
+               "device", "started", "size", "note"]
 
 
 def run_runs(root: str | None, sort: str, as_json: bool) -> int:

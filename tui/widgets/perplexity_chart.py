@@ -100,7 +100,12 @@ class PerplexityChart(PlotextPlot):
 
     def render(self):
         rendered = super().render()
-        if self.ascii_only and isinstance(rendered, Text):
-            # One character for one: the styled spans stay aligned.
-            return Text(rendered.plain.translate(_ASCII), spans=rendered.spans, style=rendered.style)
-        return rendered
+        return ascii_text(rendered) if self.ascii_only else rendered
+
+
+def ascii_text(rendered):
+    """plotext's drawing with ASCII in place of box-drawing and braille characters."""
+    if isinstance(rendered, Text):
+        # One character for one: the styled spans stay aligned.
+        return Text(rendered.plain.translate(_ASCII), spans=rendered.spans, style=rendered.style)
+    return rendered
