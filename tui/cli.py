@@ -1,5 +1,5 @@
-"""``rnn-tui``: the dashboard, plus ``train``, ``attach``, ``control``, ``runs``, ``compare``, ``generate``,
-``corpora`` and ``bench``.
+"""``rnn-tui``: the dashboard, plus ``train``, ``attach``, ``control``, ``runs``, ``compare``, ``serve``,
+``generate``, ``corpora`` and ``bench``.
 
 Importing this module loads neither torch nor Textual: ``rnn-tui --help`` answers at once, and
 each command imports what it needs when it runs.
@@ -29,9 +29,11 @@ def _given_by_user(ctx: click.Context) -> dict:
 @train_options
 @click.option("--start", is_flag=True, help="Begin training as soon as the dashboard opens.")
 @click.option("--ascii", "ascii_only", is_flag=True, help="Draw with ASCII only (automatic in a non-UTF-8 locale).")
+@click.option("--attach-live", is_flag=True, hidden=True,
+              help="Open on the newest live run, if one trains (each tab of `rnn-tui serve`).")
 @click.version_option(package_name="rnn-tui", prog_name="rnn-tui")
 @click.pass_context
-def cli(ctx: click.Context, start: bool, ascii_only: bool, **options) -> None:
+def cli(ctx: click.Context, start: bool, ascii_only: bool, attach_live: bool, **options) -> None:
     """Train character-level RNN language models (d2l chapter 8) from a terminal dashboard.
 
     With no command, opens the dashboard; every `train` option pre-fills its form.
@@ -39,8 +41,13 @@ def cli(ctx: click.Context, start: bool, ascii_only: bool, **options) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from .app import run_dashboard
+    live = None
+    if attach_live:
+        from ..engine.watch import latest_live_run
+        live = latest_live_run()
     config = config_from_options(options)
-    ctx.exit(run_dashboard(config, start=start, ascii_only=ascii_only, resume=options.get("resume")))
+    ctx.exit(run_dashboard(None if live else config, start=start and not live, ascii_only=ascii_only,
+                           resume=options.get("resume"), attach=str(live.path) if live else None))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -98,6 +105,22 @@ def control(run: str, command: str, timeout_s: float, **sample_options) -> None:
     Waits until the run has acted (stop: until its process has ended); exit 2 if RUN is not live."""
     from .headless import run_control
     sys.exit(run_control(run, command, sample_options, timeout_s))
+
+
+@cli.command(context_settings=CONTEXT)
+@train_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--allow-remote", is_flag=True,
+              help="Listen on an address other hosts can reach (anyone who reaches it controls training).")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, allow_remote: bool, **options) -> None:
+    """The dashboard in a browser tab (textual-serve), for a laptop tunnelled to this box.
+
+    Each tab is a dashboard: it follows the run that trains, if one does; closing it detaches."""
+    from .serve import run_serve
+    given = {name: value for name, value in _given_by_user(ctx).items() if name in options}
+    sys.exit(run_serve(host, port, allow_remote, given))
 
 
 @cli.command(context_settings=CONTEXT)
