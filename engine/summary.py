@@ -205,3 +205,22 @@ def load_curve(path: str | os.PathLike, label: str) -> Curve:
     epochs = [r["epoch"] for r in records]
     return Curve(label, epochs, [r.get("train_perplexity") for r in records], [r.get("val_perplexity") for r in records],
                  [r.get("elapsed_s") for r in records], [e * per_epoch for e in epochs] if per_epoch else None)
+
+
+@dataclass
+class Comparison:
+    """Runs side by side: a label each, the options that differ, and each run's config and summary."""
+    paths: list[str]
+    labels: list[str]
+    differing: list[str]
+    configs: list[dict]
+    summaries: list[RunSummary]
+
+    def curves(self) -> list[Curve]:
+        return [load_curve(path, label) for path, label in zip(self.paths, self.labels)]
+
+
+def compare_runs(paths: list[str | os.PathLike]) -> Comparison:
+    configs = [RunDir(path).read_config() or {} for path in paths]
+    return Comparison([str(p) for p in paths], run_labels(configs), differing_options(configs), configs,
+                      [summarize(path) for path in paths])

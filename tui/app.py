@@ -24,7 +24,7 @@ from textual.worker import get_current_worker
 from ..engine.config import TrainConfig
 from ..engine.launch import LaunchError
 from ..engine.runs import RunDir
-from ..engine.watch import RunWatch, process_alive
+from ..engine.watch import RunWatch, process_alive, run_info
 
 from .messages import GeneratedText, LaunchFailed, RunEnded, RunHistory, RunLaunched, TrainingEvent
 from .run_link import RunLink, start_run, stream_generation
@@ -218,7 +218,7 @@ class RnnTuiApp(RunView, App):
         self.push_screen(QuitWhileTraining(), answered)
 
     def _force_quit(self) -> None:
-        info = RunWatch(self.link.path).info()
+        info = run_info(self.link.path)
         if info.state == "live" and info.on_this_host:
             os.kill(info.pid, signal.SIGTERM)  # the trainer still checkpoints on its way out
         self.exit()

@@ -5,11 +5,10 @@ import json
 import math
 import os
 import time
-from pathlib import Path
 
 import click
 
-from ..engine.summary import RunSummary, differing_options, load_curve, run_labels, summarize, summarize_all
+from ..engine.summary import Curve, RunSummary, compare_runs, summarize_all
 from ..engine.watch import is_run_folder
 from .headless import InputError
 
@@ -72,10 +71,9 @@ def run_compare(paths: tuple[str, ...], plot: bool, metric: str, x_axis: str, as
     for path in paths:
         if not is_run_folder(path):
             raise InputError(f"{path} is not a run folder (it has no config.json or status.json)")
-    from ..engine.runs import RunDir
-    configs = [RunDir(path).read_config() or {} for path in paths]
-    labels, differing = run_labels(configs), differing_options(configs)
-    summaries = [summarize(path) for path in paths]
+    comparison = compare_runs(list(paths))
+    labels, differing, configs, summaries = (comparison.labels, comparison.differing, comparison.configs,
+                                             comparison.summaries)
     if as_json:
         click.echo(json.dumps({"differing": differing, "runs": [
             {"label": label, "options": {name: config.get(name) for name in differing}, **summary.to_dict()}
@@ -85,31 +83,30 @@ def run_compare(paths: tuple[str, ...], plot: bool, metric: str, x_axis: str, as
     rows += [[name, *(str(config.get(name, NA)) for config in configs)] for name in differing]
     rows += [["status", *(s.status for s in summaries)],
              ["epochs done", *(runs_row(s)[5] for s in summaries)],
-             ["final train", *(_number(s.train_perplexity, ".3f") for s in summaries)],
+             ["final train", *(runs_row(s)[7] for s in summaries)],
              ["best val (epoch)", *(runs_row(s)[6] for s in summaries)],
-             ["tokens/s", *(_number(s.tokens_per_sec, ",.0f") for s in summaries)]]
+             ["tokens/s", *(runs_row(s)[8] for s in summaries)]]
     click.echo(_table(rows, right=set(range(1, len(rows[0])))))
     if plot:
-        click.echo(plot_curves(paths, labels, metric, x_axis))
+        click.echo(plot_curves(comparison.curves(), metric, x_axis))
     return 0
 
 
-def plot_curves(paths, labels: list[str], metric: str, x_axis: str, width: int | None = None) -> str:
+def plot_curves(curves: list[Curve], metric: str, x_axis: str, width: int | None = None) -> str:
     """The runs' ``metric`` (val or train perplexity) against ``x_axis`` (epoch, time, tokens), by plotext."""
     import plotext as plt
     plt.clear_figure()
     plain = bool(os.environ.get("NO_COLOR"))
     if plain:
         plt.theme("clear")
-    for i, (path, label) in enumerate(zip(paths, labels)):
-        curve = load_curve(Path(path), label)
+    for i, curve in enumerate(curves):
         x = {"epoch": curve.epochs, "time": curve.elapsed_s, "tokens": curve.tokens}[x_axis]
         y = curve.val if metric == "val" else curve.train
         if not x:
             continue
         points = [(a, b) for a, b in zip(x, y) if a is not None and b is not None and math.isfinite(b)]
         if points:
-            plt.plot([p[0] for p in points], [p[1] for p in points], label=label,
+            plt.plot([p[0] for p in points], [p[1] for p in points], label=curve.label,
                      marker=MARKERS[i % len(MARKERS)] if plain else "braille")
     plt.title(f"{metric} perplexity")
     plt.xlabel({"epoch": "epoch", "time": "seconds", "tokens": "tokens seen"}[x_axis])

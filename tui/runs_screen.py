@@ -12,13 +12,12 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Label
 
-from ..engine.runs import RunDir
-from ..engine.summary import (RunSummary, differing_options, delete_run, load_curve, run_labels, summarize_all,
-                              write_note)
+from ..engine.summary import RunSummary, compare_runs, delete_run, summarize_all, write_note
 from .runs_cli import NA, RUNS_HEADER, runs_row
+from .screens import ConfirmDelete, NoteScreen
 from .widgets.compare_chart import CompareChart
 
 REFRESH_S = 2.0
@@ -188,21 +187,16 @@ class CompareScreen(Screen):
         self.paths = paths
 
     def compose(self) -> ComposeResult:
-        configs = [RunDir(path).read_config() or {} for path in self.paths]
-        labels = run_labels(configs)
-        curves = [load_curve(path, label) for path, label in zip(self.paths, labels)]
+        comparison = compare_runs(self.paths)
         with Vertical():
-            yield CompareChart(curves, ascii_only=getattr(self.app, "ascii_only", False),
+            yield CompareChart(comparison.curves(), ascii_only=getattr(self.app, "ascii_only", False),
                                plain=bool(os.environ.get("NO_COLOR")), id="compare-chart")
             table = DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
-            differing = differing_options(configs)
-            table.add_columns("run", *differing, "best val (epoch)", "final train")
-            for label, config, curve in zip(labels, configs, curves):
-                vals = [(v, e) for v, e in zip(curve.val, curve.epochs) if v is not None]
-                best = min(vals, default=None)
-                table.add_row(Text(label), *(Text(str(config.get(name, NA))) for name in differing),
-                              f"{best[0]:.3f} ({best[1]})" if best else NA,
-                              f"{curve.train[-1]:.3f}" if curve.train and curve.train[-1] is not None else NA)
+            table.add_columns("run", *comparison.differing, "best val (epoch)", "final train")
+            for label, config, summary in zip(comparison.labels, comparison.configs, comparison.summaries):
+                row = runs_row(summary)
+                table.add_row(Text(label), *(Text(str(config.get(name, NA))) for name in comparison.differing),
+                              row[6], row[7])
             yield table
         yield Footer()
 
@@ -214,42 +208,3 @@ class CompareScreen(Screen):
 
     def action_log_scale(self) -> None:
         self.query_one(CompareChart).toggle_log_scale()
-
-
-class ConfirmDelete(ModalScreen[bool]):
-    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
-
-    def __init__(self, name: str, size_bytes: int):
-        super().__init__()
-        self.run_name, self.size_bytes = name, size_bytes
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Label(Text(f"Delete {self.run_name}?"), classes="dialog-title")
-            yield Static(f"Its folder ({self.size_bytes / 2**20:.1f} MiB: checkpoint, metrics, samples) is removed "
-                         "for good.")
-            yield Label("y: delete    n / escape: keep it", classes="dialog-hint")
-
-    def action_answer(self, answer: bool) -> None:
-        self.dismiss(answer)
-
-
-class NoteScreen(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
-    def __init__(self, name: str, note: str):
-        super().__init__()
-        self.run_name, self.note = name, note
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Label(Text(f"A note on {self.run_name}"), classes="dialog-title")
-            yield Input(self.note, id="note-text", max_length=200)
-            yield Label("enter keeps it (empty: removes it), escape cancels", classes="dialog-hint")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-

@@ -1,4 +1,4 @@
-"""Modal screens: the key map, and the question asked before quitting while a run trains."""
+"""Modal screens: the key map, and the questions asked before quitting, deleting a run or noting one."""
 from __future__ import annotations
 
 from rich.table import Table
@@ -7,7 +7,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Label, Static
+from textual.widgets import Input, Label, Static
 
 
 def key_map(app: type[App]) -> list[tuple[str, str]]:
@@ -49,3 +49,41 @@ class QuitWhileTraining(ModalScreen[str | None]):
 
     def action_answer(self, answer: str | None) -> None:
         self.dismiss(answer)
+
+
+class ConfirmDelete(ModalScreen[bool]):
+    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+
+    def __init__(self, name: str, size_bytes: int):
+        super().__init__()
+        self.run_name, self.size_bytes = name, size_bytes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(Text(f"Delete {self.run_name}?"), classes="dialog-title")
+            yield Static(f"Its folder ({self.size_bytes / 2**20:.1f} MiB: checkpoint, metrics, samples) is removed "
+                         "for good.")
+            yield Label("y: delete    n / escape: keep it", classes="dialog-hint")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+
+class NoteScreen(ModalScreen[str | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, name: str, note: str):
+        super().__init__()
+        self.run_name, self.note = name, note
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(Text(f"A note on {self.run_name}"), classes="dialog-title")
+            yield Input(self.note, id="note-text", max_length=200)
+            yield Label("enter keeps it (empty: removes it), escape cancels", classes="dialog-hint")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
