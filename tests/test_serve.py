@@ -94,7 +94,7 @@ def test_the_served_dashboard_works_in_a_browser_and_a_second_tab_follows_the_ru
             second = context.new_page()  # another tab follows the run instead of starting one
             second.goto(f"http://127.0.0.1:{port}")
             second.locator(".textual-terminal").click()
-            wait_for(lambda: "attached (live)" in screen_of(second), 30, "the second tab to attach")
+            wait_for(lambda: f"{run.name} · attached" in screen_of(second), 30, "the second tab to attach")
             page.close()  # closing a tab detaches: the run goes on
             second.close()
             browser.close()

@@ -30,6 +30,8 @@ class RunView:
     def on_run_history(self, message: RunHistory) -> None:
         events, info = message.events, message.info
         self.run_dir = str(info.path)
+        # which run the screen shows stays in sight: the event log scrolls its "attached" line away
+        self.query_one(PerplexityChart).border_subtitle = info.path.name + (" · attached" if self.attach_path else "")
         start = next((event for event in reversed(events) if isinstance(event, ev.Start)), None)
         points = epoch_points(events, RunDir(info.path))
         if start:
