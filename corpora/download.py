@@ -32,8 +32,12 @@ def cached_file(filename: str, sha1: str) -> Path | None:
     return path if path.is_file() and sha1_of(path) == sha1 else None
 
 
-def fetch(filename: str, url: str, sha1: str, progress=None, timeout_s: float = 30.0) -> Path:
-    """Return the verified local copy of ``url``, downloading it once if needed."""
+MAX_DOWNLOAD_BYTES = 64 * 2**20  # every corpus we fetch is far smaller: a server sending more is not sending it
+
+
+def fetch(filename: str, url: str, sha1: str, progress=None, timeout_s: float = 30.0,
+          max_bytes: int = MAX_DOWNLOAD_BYTES) -> Path:
+    """Return the verified local copy of ``url``, downloading it once if needed (at most ``max_bytes``)."""
     found = cached_file(filename, sha1)
     if found:
         return found
@@ -47,9 +51,15 @@ def fetch(filename: str, url: str, sha1: str, progress=None, timeout_s: float = 
             total = int(response.headers.get("Content-Length") or 0)
             done = 0
             for block in iter(lambda: response.read(1 << 16), b""):
-                out.write(block)
                 done += len(block)
+                if done > max_bytes or total > max_bytes:
+                    raise _TooLarge()
+                out.write(block)
                 progress(done, total)
+    except _TooLarge:
+        partial.unlink(missing_ok=True)
+        raise CorpusError(f"{url} sent more than {max_bytes // 2**20} MiB for {filename}: not the expected file; "
+                          f"nothing was kept") from None
     except OSError as exc:
         partial.unlink(missing_ok=True)
         raise CorpusError(f"cannot download {filename} from {url} ({getattr(exc, 'reason', exc)}); "
@@ -59,6 +69,10 @@ def fetch(filename: str, url: str, sha1: str, progress=None, timeout_s: float = 
         raise CorpusError(f"downloaded {filename} does not match its SHA-1 {sha1}; it was removed")
     os.replace(partial, target)
     return target
+
+
+class _TooLarge(Exception):
+    pass
 
 
 def _stderr_progress(filename: str):

@@ -16,12 +16,14 @@ def read_text_file(path: str, encoding: str = "utf-8", errors: str = "strict", m
         raise CorpusError(f"corpus file not found: {path}")
     if os.path.isdir(path):
         raise CorpusError(f"corpus path is a directory, not a text file: {path}")
+    if not os.path.isfile(path):  # a FIFO or a device would block the read, or never end it
+        raise CorpusError(f"corpus path is not a regular file: {path}")
     size = os.path.getsize(path)
     if size == 0:
         raise CorpusError(f"corpus file is empty: {path}")
     try:
         with open(path, "rb") as handle:
-            if b"\x00" in handle.read(_SNIFF_BYTES):
+            if b"\x00" in handle.read(_SNIFF_BYTES) and not _wide(encoding):
                 raise CorpusError(f"corpus file looks binary (it holds NUL bytes), not text: {path}")
             handle.seek(0)
             if size <= MEMORY_BUDGET_BYTES:
@@ -37,7 +39,7 @@ def read_text_file(path: str, encoding: str = "utf-8", errors: str = "strict", m
                     f"budget; pass --max-tokens N to read only its start: {path}")
     except OSError as exc:
         raise CorpusError(f"cannot read corpus file {path}: {exc.strerror or exc}") from None
-    if b"\x00" in data:
+    if b"\x00" in data and not _wide(encoding):
         raise CorpusError(f"corpus file looks binary (it holds NUL bytes), not text: {path}")
     try:
         text = data.decode(encoding, errors=errors)
@@ -60,3 +62,8 @@ def _drop_partial_utf8(data: bytes) -> bytes:
             need = 1 if byte < 0x80 else 4 if byte >= 0xF0 else 3 if byte >= 0xE0 else 2
             return data if need <= back else data[:-back]
     return data
+
+
+def _wide(encoding: str) -> bool:
+    """UTF-16 and UTF-32 text is full of NUL bytes: for them NUL is no sign of a binary file."""
+    return encoding.replace("-", "").replace("_", "").lower().startswith(("utf16", "utf32"))

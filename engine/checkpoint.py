@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .runs import CHECKPOINT_NAME
+from .runs import BEST_NAME, CHECKPOINT_NAME
 
 FORMAT = "rnn-tui-checkpoint"
 VERSION = 1
@@ -59,22 +59,33 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def resolve_checkpoint(path: str | os.PathLike) -> Path:
-    """A checkpoint file, or a run folder meaning its latest checkpoint."""
-    path = Path(path)
+def resolve_checkpoint(path: str | os.PathLike, which: str = "latest") -> Path:
+    """A checkpoint file, or in a run folder its latest checkpoint, or with ``which="best"`` its best
+    (``best.pt``, the lowest validation loss) where it has one."""
+    try:
+        return _resolve_checkpoint(Path(path), which)
+    except OSError as exc:  # a name too long, a folder that cannot be read
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
+
+
+def _resolve_checkpoint(path: Path, which: str) -> Path:
     if path.is_dir():
+        if which == "best" and (path / BEST_NAME).is_file():
+            return path / BEST_NAME
         candidate = path / CHECKPOINT_NAME
         if not candidate.is_file():
             raise CheckpointError(f"no checkpoint in run folder {path} (expected {CHECKPOINT_NAME})")
         return candidate
     if not path.exists():
         raise CheckpointError(f"checkpoint not found: {path}")
+    if not path.is_file():  # a FIFO or a device: reading it would block, or never end
+        raise CheckpointError(f"{path} is not a regular file, so not a checkpoint")
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    """Load and check a checkpoint; ``CheckpointError`` for anything that is not a good one."""
-    path = resolve_checkpoint(path)
+def load_checkpoint(path: str | os.PathLike, map_location="cpu", which: str = "latest") -> dict:
+    """Load and check a checkpoint (``which``: as ``resolve_checkpoint``); ``CheckpointError`` for a bad one."""
+    path = resolve_checkpoint(path, which)
     try:
         with warnings.catch_warnings():
             # a pickle not written by torch.save draws torch's note on its protocol; the verdict below is ours

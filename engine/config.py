@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, fields
 
 MODEL_NAMES = ("scratch-rnn", "scratch-gru", "scratch-lstm", "rnn", "gru", "lstm")
 SAMPLERS = ("sequential", "random")
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+LR_SCHEDULES = ("constant", "cosine", "step")  # engine/schedule.py
 PREPROCESS_MODES = ("d2l", "raw")
 TOKEN_KINDS = ("char", "word")
 SCRATCH_PATHS = ("fast", "textbook")
@@ -20,6 +21,9 @@ ACTIVATIONS = ("tanh", "relu")
 INPUT_KINDS = ("onehot", "embedding")
 AUTOCAST_MODES = ("off", "bf16")
 KERNELS = ("auto", "c", "onednn", "torch")  # engine/kernels: what the fast path's steps run on
+UPPER_LIMITS = {"hidden": 65_536, "layers": 64, "batch_size": 1 << 20, "num_steps": 1 << 20, "epochs": 10**9,
+                "sample_length": 10_000, "seed": 2**32 - 1, "nproc": 1024}
+FLOAT32_MAX = 3.4028234663852886e38  # a rate the weights' float32 arithmetic cannot hold is refused, not crashed on
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -52,9 +56,18 @@ class TrainConfig:
     sampler: str = "sequential"
     optimizer: str = "sgd"
     lr: float = 1.0
+    weight_decay: float = 0.0   # adamw: decoupled; sgd and adam: an L2 term, as torch.optim has it
+    lr_schedule: str = "constant"
+    warmup: int = 0             # minibatches of linear warmup
+    lr_min: float = 0.0         # the floor that cosine and step decay towards
+    lr_decay: float = 0.1       # step: the factor at half and at three quarters of the run
     epochs: int = 500
+    max_time: float = 0.0       # seconds of training (and validation) before the run ends; 0 = no limit
+    patience: int = 0           # end when validation has not improved for this many epochs; 0 = never
+    eval_every: int = 1         # epochs between validations (the last epoch is always validated)
     clip: float = 1.0
     device: str = "auto"
+    nproc: int = 1              # processes under torchrun (engine/distributed.py); --batch-size is global
     seed: int = 0
     # samples shown while training (d2l: the first 50 characters after "time traveller")
     prefix: str = "time traveller"
@@ -65,6 +78,7 @@ class TrainConfig:
     # runs
     checkpoint_every: int = 1
     run_dir: str | None = None
+    preset: str | None = None   # engine/presets.py: where the defaults came from, for the record
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -95,24 +109,42 @@ class TrainConfig:
         choice("input", INPUT_KINDS)
         choice("autocast", AUTOCAST_MODES)
         choice("kernels", KERNELS)
+        choice("lr_schedule", LR_SCHEDULES)
         need("autocast", self.autocast == "off" or not self.scratch(),
              "bf16 is for the concise models only (rnn, gru, lstm)")
         if self.preprocess is not None:
             choice("preprocess", PREPROCESS_MODES)
         for name in ("hidden", "layers", "batch_size", "num_steps", "epochs", "sample_length",
-                     "checkpoint_every"):
+                     "checkpoint_every", "eval_every", "nproc"):
             value = getattr(self, name)
             need(name, isinstance(value, int) and value > 0, f"must be a positive integer (got {value!r})")
-        for name in ("min_freq", "max_vocab", "sample_every", "top_k"):
+        for name, most in UPPER_LIMITS.items():  # sizes no machine allocates: refused here, not by the allocator
+            value = getattr(self, name)
+            need(name, not isinstance(value, int) or value <= most, f"must be at most {most:,} (got {value!r})")
+        for name in ("min_freq", "max_vocab", "sample_every", "top_k", "warmup", "patience"):
             value = getattr(self, name)
             need(name, isinstance(value, int) and value >= 0, f"must be 0 or more (got {value!r})")
         if self.max_tokens is not None:
             need("max_tokens", isinstance(self.max_tokens, int) and self.max_tokens >= 0,
                  f"must be 0 (all) or more (got {self.max_tokens!r})")
         need("max_vocab", self.max_vocab == 0 or self.max_vocab >= 2, "must be 0 (no cap) or at least 2")
-        need("lr", _finite(self.lr) and self.lr > 0, f"must be a number above 0 (got {self.lr!r})")
+        need("lr", _finite(self.lr) and 0 < self.lr <= FLOAT32_MAX, f"must be a number above 0 (got {self.lr!r})")
         need("clip", _finite(self.clip) and self.clip >= 0, f"must be 0 (off) or more (got {self.clip!r})")
         need("dropout", _finite(self.dropout) and 0 <= self.dropout < 1, f"must be in [0, 1) (got {self.dropout!r})")
+        # the scratch models are the book's single-layer cells: refused, not silently ignored
+        need("layers", self.layers == 1 or not self.scratch(), "must be 1 for the scratch models (concise: rnn, gru, lstm)")
+        need("dropout", self.dropout == 0 or not self.scratch(), "is for the concise models only (rnn, gru, lstm)")
+        need("weight_decay", _finite(self.weight_decay) and 0 <= self.weight_decay <= FLOAT32_MAX,
+             f"must be 0 (none) or more (got {self.weight_decay!r})")
+        need("lr_min", _finite(self.lr_min) and 0 <= self.lr_min, f"must be 0 or more (got {self.lr_min!r})")
+        need("lr_min", not _finite(self.lr) or self.lr_min <= self.lr, f"must not be above --lr {self.lr:g}")
+        need("lr_decay", _finite(self.lr_decay) and 0 < self.lr_decay <= 1, f"must be in (0, 1] (got {self.lr_decay!r})")
+        need("max_time", _finite(self.max_time) and self.max_time >= 0,
+             f"must be 0 (no limit) or a duration such as 30m or 1h30m (got {self.max_time!r})")
+        need("nproc", not isinstance(self.nproc, int) or self.nproc < 1 or self.batch_size % self.nproc == 0,
+             f"must divide --batch-size {self.batch_size}: each process trains an equal share of its rows")
+        need("patience", self.patience == 0 or (_finite(self.val_fraction) and self.val_fraction > 0),
+             "needs a validation split (--val-fraction above 0)")
         need("val_fraction", _finite(self.val_fraction) and 0 <= self.val_fraction < 1,
              f"must be in [0, 1) (got {self.val_fraction!r})")
         need("temperature", _finite(self.temperature) and self.temperature >= 0,
@@ -121,6 +153,8 @@ class TrainConfig:
              f"must be auto, cpu, cuda, cuda:N or mps (got {self.device!r})")
         need("seed", isinstance(self.seed, int) and self.seed >= 0, f"must be 0 or more (got {self.seed!r})")
         need("prefix", isinstance(self.prefix, str) and len(self.prefix) > 0, "must not be empty")
+        need("corpus_file", self.corpus_file is None or bool(str(self.corpus_file).strip()),
+             "must not be empty (leave it out for --corpus)")
         need("encoding_errors", self.encoding_errors in ("strict", "replace"), "must be strict or replace")
         return problems
 

@@ -58,6 +58,10 @@ class TrainControl:
             self._sample_requests.append(overrides)
         return True
 
+    @property
+    def sample_requested(self) -> bool:
+        return bool(self._sample_requests)
+
     def take_sample_requests(self) -> list[dict]:
         with self._lock:
             requests, self._sample_requests = self._sample_requests, []

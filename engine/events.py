@@ -7,6 +7,7 @@ every field (a test keeps it in step with this file).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import ClassVar
 
@@ -16,7 +17,8 @@ class Event:
     event: ClassVar[str] = "event"
 
     def to_dict(self) -> dict:
-        return {"event": self.event, **asdict(self)}
+        """The JSON object; a number that is not finite (NaN, ±inf) is ``None``, so the line is JSON."""
+        return {"event": self.event, **_finite(asdict(self))}
 
 
 @dataclass
@@ -33,6 +35,8 @@ class Start(Event):
     start_epoch: int = 0        # > 0 when resuming
     run_dir: str | None = None
     kernels: dict = field(default_factory=dict)  # setting, recurrence, generation (engine/kernels)
+    world_size: int = 1         # processes training it together (torchrun)
+    backend: str | None = None  # their torch.distributed backend: gloo, nccl; None for one process
 
 
 @dataclass
@@ -46,6 +50,7 @@ class Progress(Event):
     tokens_per_sec: float
     elapsed_s: float
     memory: dict = field(default_factory=dict)
+    lr: float | None = None     # the learning rate of the latest minibatch
 
 
 @dataclass
@@ -60,8 +65,14 @@ class Epoch(Event):
     grad_norm: float            # mean pre-clip global norm over the epoch's minibatches
     elapsed_s: float
     eta_s: float
-    train_loss: float
+    train_loss: float           # mean cross-entropy over the epoch's minibatches, nats
     memory: dict = field(default_factory=dict)
+    val_loss: float | None = None   # nats per token over the held-out text; None when not validated
+    val_bpc: float | None = None    # val_loss in bits (per character, or per word with --tokens word)
+    lr: float | None = None         # the learning rate of the epoch's last minibatch
+    eval_s: float = 0.0             # seconds validation took (not in tokens_per_sec)
+    best_epoch: int | None = None   # the epoch with the lowest val_loss so far (best.pt holds it)
+    best_val_loss: float | None = None
 
 
 @dataclass
@@ -93,10 +104,11 @@ class Resumed(Event):
 
 @dataclass
 class Diverged(Event):
-    """The loss went non-finite: the last good weights are back and the run ends."""
+    """The loss or the gradients went non-finite (or the perplexity overflowed): the last good weights
+    are back and the run ends."""
     event: ClassVar[str] = "diverged"
     epoch: int
-    loss: float
+    loss: float | None          # the epoch's mean loss in nats; None (null) when it is not a number
     restored_epoch: int         # the weights kept are those after this epoch
 
 
@@ -111,10 +123,18 @@ class Checkpoint(Event):
 
 
 @dataclass
+class WriteFailed(Event):
+    """A file of the run folder could not be written (a full disk, a folder gone); training goes on."""
+    event: ClassVar[str] = "write_failed"
+    path: str
+    error: str
+
+
+@dataclass
 class Finished(Event):
     """The run is over, for the reason ``status`` gives; d2l's closing line and predictions."""
     event: ClassVar[str] = "finished"
-    status: str                 # completed | stopped | interrupted | diverged
+    status: str                 # completed | stopped | interrupted | diverged | early-stopped | time-up | unwritable
     epoch: int                  # last completed epoch
     train_perplexity: float | None
     val_perplexity: float | None
@@ -122,9 +142,12 @@ class Finished(Event):
     device: str
     elapsed_s: float
     samples: list = field(default_factory=list)  # [{"prefix", "text"}]: d2l's closing predictions
-    reason: str | None = None   # the signal's name when interrupted
+    reason: str | None = None   # the signal's name when interrupted; why, when early-stopped or time-up
     checkpoint: str | None = None
     run_dir: str | None = None
+    best_epoch: int | None = None
+    best_val_loss: float | None = None
+    best_checkpoint: str | None = None
 
 
 @dataclass
@@ -137,7 +160,17 @@ class Error(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {cls.event: cls for cls in
                                        (Start, Progress, Epoch, Sample, Paused, Resumed, Diverged, Checkpoint,
-                                        Finished, Error)}
+                                        WriteFailed, Finished, Error)}
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
 
 
 def from_dict(data: dict) -> Event:

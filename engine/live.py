@@ -42,8 +42,11 @@ class LiveRun:
 
     def __enter__(self) -> "LiveRun":
         run = self.run
-        self._made_folder = run.make()
-        self._lock_file = open(run.lock_path, "a+")
+        try:
+            self._made_folder = run.make()
+            self._lock_file = open(run.lock_path, "a+")
+        except OSError as exc:  # a file in the way, a read-only file system: the folder given is the problem
+            raise TrainingInputError(f"cannot use {run.path} as a run folder ({exc.strerror or exc})") from None
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -52,6 +55,8 @@ class LiveRun:
             raise TrainingInputError(f"{run.path} is in use by a live run (pid {holder}): attach with "
                                      f"`rnn-tui attach {run.path}`, or pick another --run-dir") from None
         self._previous_status = run.read_status()
+        for stale in [*run.path.glob(".checkpoint-*.tmp"), *run.path.glob(".status-*.tmp")]:
+            stale.unlink(missing_ok=True)  # half-written by a process killed mid-write; the lock says none writes now
         self.status = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": time.time(),
                        "process_started": psutil.Process().create_time(), "state": "starting",
                        "device": None, "batches_per_epoch": None,

@@ -1,7 +1,7 @@
 """Run folders: what a run writes, and where runs live.
 
-``config.json``, ``metrics.jsonl``, ``samples.txt`` and ``checkpoint.pt`` are the run's results
-(scripts read them). While its process lives, a run also keeps ``events.jsonl`` (every event but
+``config.json``, ``metrics.jsonl``, ``samples.txt``, ``checkpoint.pt`` (the latest epoch: resume)
+and ``best.pt`` (the lowest validation loss: generate) are the run's results (scripts read them). While its process lives, a run also keeps ``events.jsonl`` (every event but
 progress), ``status.json`` (who trains it and how far it got, replaced atomically), ``control.sock``
 and ``run.lock`` (engine/live.py); ``train.log`` holds a detached run's stderr.
 """
@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 CHECKPOINT_NAME = "checkpoint.pt"
+BEST_NAME = "best.pt"
 RUNS_ROOT_ENV = "RNN_TUI_RUNS"
 
 
@@ -44,6 +45,7 @@ class RunDir:
         self.path = Path(path)
 
     checkpoint_path = property(lambda self: self.path / CHECKPOINT_NAME)
+    best_path = property(lambda self: self.path / BEST_NAME)
     config_path = property(lambda self: self.path / "config.json")
     metrics_path = property(lambda self: self.path / "metrics.jsonl")
     events_path = property(lambda self: self.path / "events.jsonl")
@@ -96,13 +98,22 @@ class RunDir:
         """On resume, drop lines for epochs after the checkpoint (they will be trained again)."""
         if not self.metrics_path.exists():
             return
-        kept = [line for line in self.metrics_path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line).get("epoch", 0) <= last_epoch]
+        kept = [line for line in self.metrics_path.read_text(encoding="utf-8", errors="replace").splitlines()
+                if (_epoch_of(line) or last_epoch + 1) <= last_epoch]  # a damaged line is dropped, not fatal
         self.metrics_path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
     def _append(self, name: str, text: str) -> None:
         with open(self.path / name, "a", encoding="utf-8") as handle:
             handle.write(text)
+
+
+def _epoch_of(line: str) -> int | None:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    epoch = record.get("epoch") if isinstance(record, dict) else None
+    return epoch if isinstance(epoch, int) else None
 
 
 def _read_json(path: Path) -> dict | None:

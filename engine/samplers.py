@@ -28,6 +28,10 @@ class EpochBatches:
     def __iter__(self):
         return zip(self.X, self.Y)
 
+    def rows(self, share: slice) -> "EpochBatches":
+        """Every minibatch's rows ``share`` (one rank's part under data parallelism)."""
+        return EpochBatches(self.X[:, share], self.Y[:, share], self.carries_state)
+
 
 def min_tokens_for(batch_size: int, num_steps: int) -> int:
     """Fewest tokens that give both samplers at least one minibatch, whatever the offset."""

@@ -6,7 +6,7 @@ run may change, when resuming would not be exact); ``recorded_run`` writes ``con
 metrics, samples and checkpoints as the trainer's events go by. Checkpoints are written every
 ``checkpoint_every`` epochs and when the run ends for any reason (completed, stopped, interrupted,
 diverged, out of memory), always from the trainer's snapshot of the last completed epoch, so
-resuming is exact.
+resuming is exact; ``best.pt`` is that snapshot at each new lowest validation loss.
 """
 from __future__ import annotations
 
@@ -18,12 +18,15 @@ from . import events as ev
 from .checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .control import TrainControl
+from .distributed import World
 from .runs import RunDir, default_run_dir
+from .watch import run_info
 from .trainer import Trainer, TrainingInputError
 
 DEFAULT_PREFIX = "time traveller"  # d2l's, for a corpus that has no prompt of its own
 # what a resumed run may change; everything else comes from its checkpoint, so that it resumes exactly
-RESUME_OVERRIDES = ("epochs", "device", "kernels", "sample_every", "checkpoint_every", "prefix")
+RESUME_OVERRIDES = ("epochs", "device", "kernels", "sample_every", "checkpoint_every", "prefix", "max_time",
+                    "patience", "eval_every", "nproc")
 
 
 def load_corpus_for(config: TrainConfig) -> LoadedCorpus:
@@ -52,10 +55,14 @@ class PreparedRun:
     corpus: LoadedCorpus
     run: RunDir
     resume_state: dict | None = None
+    ignored: tuple[str, ...] = ()  # options given with --resume that the checkpoint's own config overrules
 
-    def events(self, control: TrainControl | None = None) -> Iterator[ev.Event]:
+    def events(self, control: TrainControl | None = None, world: World | None = None) -> Iterator[ev.Event]:
+        """The run's events, recorded in its folder by rank 0 only (the others train and say nothing)."""
         trainer = Trainer(self.config, self.corpus.text, self.corpus.info(), control=control,
-                          resume=self.resume_state)
+                          resume=self.resume_state, world=world)
+        if world is not None and not world.main:
+            return trainer.run()
         return recorded_run(trainer, self.run, resumed=self.resume_state is not None)
 
 
@@ -71,6 +78,8 @@ def prepare_run(config: TrainConfig, resume: str | None = None, overrides: dict 
         except CheckpointError as exc:
             raise TrainingInputError(str(exc)) from None
         config = TrainConfig.from_dict(state["config"])
+        ignored = tuple(key for key, value in (overrides or {}).items()
+                        if key not in (*RESUME_OVERRIDES, "resume", "preset") and state["config"].get(key) != value)
         for key, value in (overrides or {}).items():
             if key in RESUME_OVERRIDES:
                 setattr(config, key, value)
@@ -79,34 +88,61 @@ def prepare_run(config: TrainConfig, resume: str | None = None, overrides: dict 
     if problem:
         raise TrainingInputError(problem)
     if state is None:
-        return PreparedRun(config, corpus, RunDir(config.run_dir or default_run_dir(config.model)))
+        run = RunDir(config.run_dir or default_run_dir(config.model))
+        try:
+            taken = any(path.exists() for path in (run.config_path, run.metrics_path, run.checkpoint_path))
+        except OSError as exc:  # a name too long, a component that is a file
+            raise TrainingInputError(f"cannot use {run.path} as a run folder ({_reason(exc)})") from None
+        if taken and run_info(run.path).state == "live":
+            raise TrainingInputError(f"{run.path} is in use by a live run: attach with `rnn-tui attach {run.path}`, "
+                                     f"or pick another --run-dir")
+        if taken:
+            raise TrainingInputError(f"{run.path} already holds a run: continue it with --resume {run.path}, "
+                                     f"or pick another --run-dir")
+        return PreparedRun(config, corpus, run)
     if state.get("source", {}).get("sha1") not in (None, corpus.info()["sha1"]):
         raise TrainingInputError("the corpus has changed since this checkpoint was written; "
                                  "resuming would not be exact")
     if state["epoch"] >= config.epochs:
         raise TrainingInputError(f"the checkpoint has already done {state['epoch']} epochs; pass --epochs N with N "
                                  f"above {state['epoch']} to train on")
-    return PreparedRun(config, corpus, RunDir(checkpoint_path.parent), state)
+    return PreparedRun(config, corpus, RunDir(checkpoint_path.parent), state, ignored)
 
 
 def recorded_run(trainer: Trainer, run: RunDir, resumed: bool = False) -> Iterator[ev.Event]:
     every = trainer.config.checkpoint_every
     saved_epoch: int | None = None
+    failing: set[str] = set()  # the files whose last write failed (each is told once, until it works again)
+
+    def keep(write, name: str) -> Iterator[ev.Event]:
+        """One write of the run folder: a failure (a full disk, a folder gone) is told, and training goes on."""
+        try:
+            write()
+        except (OSError, RuntimeError) as exc:  # torch.save says RuntimeError when the disk fills mid-write
+            if name not in failing:
+                failing.add(name)
+                yield ev.WriteFailed(path=str(run.path / name), error=_reason(exc))
+            return False
+        failing.discard(name)
+        return True
 
     def checkpoint(force: bool = False) -> Iterator[ev.Event]:
         nonlocal saved_epoch
         state = trainer.checkpoint_state()
         if state is None or (state["epoch"] == saved_epoch and not force):
             return
+        if (yield from save(state, run.checkpoint_path)):
+            saved_epoch = state["epoch"]
+            yield ev.Checkpoint(epoch=state["epoch"], path=str(run.checkpoint_path))
+
+    def save(state: dict, path) -> Iterator[ev.Event]:
         try:
-            save_checkpoint(state, run.checkpoint_path)
-        except OSError as exc:
+            save_checkpoint(state, path)
+        except (OSError, RuntimeError) as exc:
             # Reported, not fatal: the previous checkpoint is intact and training goes on.
-            yield ev.Checkpoint(epoch=state["epoch"], path=str(run.checkpoint_path), ok=False,
-                                error=f"{exc.strerror or exc}")
-            return
-        saved_epoch = state["epoch"]
-        yield ev.Checkpoint(epoch=state["epoch"], path=str(run.checkpoint_path))
+            yield ev.Checkpoint(epoch=state["epoch"], path=str(path), ok=False, error=_reason(exc))
+            return False
+        return True
 
     events = trainer.run()
     try:
@@ -116,23 +152,38 @@ def recorded_run(trainer: Trainer, run: RunDir, resumed: bool = False) -> Iterat
                 if resumed:
                     run.truncate_metrics(event.start_epoch)
                     saved_epoch = event.start_epoch
-                run.create(trainer.config.to_dict())
+                    _forget_best_after(run, event.start_epoch)
+                try:
+                    run.make()
+                except OSError as exc:  # nothing has trained yet: the folder given is the problem
+                    raise TrainingInputError(f"cannot use {run.path} as a run folder ({_reason(exc)})") from None
+                yield from keep(lambda: run.create(trainer.config.to_dict()), "config.json")
                 yield event
             elif isinstance(event, ev.Epoch):
-                run.append_metrics({k: v for k, v in event.to_dict().items() if k not in ("event", "memory")})
+                record = {k: v for k, v in event.to_dict().items() if k not in ("event", "memory")}
+                wrote = yield from keep(lambda: run.append_metrics(record), "metrics.jsonl")
                 yield event
+                if event.best_epoch == event.epoch:  # the snapshot of this epoch is the best so far
+                    wrote = (yield from save(trainer.checkpoint_state(), run.best_path)) or wrote
                 if event.epoch % every == 0:
+                    before = saved_epoch
                     yield from checkpoint()
+                    wrote = wrote or saved_epoch != before
+                if not wrote:  # a whole epoch and not a byte kept: training on would be for nothing
+                    trainer.control.request_stop(UNWRITABLE)
             elif isinstance(event, ev.Sample):
                 if not event.on_demand:
-                    run.append_sample(event.epoch, event.text)
+                    yield from keep(lambda: run.append_sample(event.epoch, event.text), "samples.txt")
                 yield event
             elif isinstance(event, ev.Finished):
                 for sample in event.samples:
-                    run.append_sample(event.epoch, sample["text"], final=True)
+                    yield from keep(lambda: run.append_sample(event.epoch, sample["text"], final=True), "samples.txt")
                 yield from checkpoint()
                 event.run_dir = str(run.path)
                 event.checkpoint = str(run.checkpoint_path) if run.checkpoint_path.exists() else None
+                event.best_checkpoint = str(run.best_path) if run.best_path.exists() else None
+                if trainer.control.stop_reason == UNWRITABLE:
+                    event.status, event.reason = "unwritable", f"nothing could be written to {run.path} for a whole epoch"
                 yield event
             else:
                 yield event
@@ -144,3 +195,20 @@ def recorded_run(trainer: Trainer, run: RunDir, resumed: bool = False) -> Iterat
             for _ in checkpoint():
                 pass
         raise
+
+
+UNWRITABLE = "unwritable"  # the stop reason when the run folder takes no writes
+
+
+def _reason(exc: BaseException) -> str:
+    return (getattr(exc, "strerror", None) or str(exc).splitlines()[0] or type(exc).__name__)[:200]
+
+
+def _forget_best_after(run: RunDir, epoch: int) -> None:
+    """A best.pt from epochs the resumed run trains again belongs to a history that is gone."""
+    try:
+        stale = run.best_path.exists() and load_checkpoint(run.best_path)["epoch"] > epoch
+    except CheckpointError:
+        stale = True
+    if stale:
+        run.best_path.unlink(missing_ok=True)

@@ -8,6 +8,7 @@ Between minibatches it honours a ``TrainControl`` (pause, stop, sample now) set 
 thread. The host waits on the device only at epoch ends and for the rate-limited progress
 events. After every epoch it keeps an in-memory snapshot of everything needed to resume
 exactly; a non-finite loss restores it, and ``checkpoint_state()`` hands it to the run store.
+What each minibatch computes is in steps.py; this file is the loop and what it decides.
 """
 from __future__ import annotations
 
@@ -18,36 +19,24 @@ import time
 from collections.abc import Iterator
 
 import torch
-from torch import nn
 
 from . import events as ev
 from .allocator import keep_freed_memory
-from .clipping import grad_clipping
 from .config import TrainConfig
 from .control import TrainControl
-from .device import autocast, autocast_problem, device_name, memory_stats, resolve_device, synchronize
+from .distributed import DataParallelLoss, World
+from .device import autocast_problem, device_name, memory_stats, resolve_device, synchronize
 from .generation import predict
 from .kernels import describe as describe_kernels, problem as kernels_problem
 from .models import detach_state, model_for
 from .samplers import make_batches, min_tokens_for, split_train_val
+from .schedule import format_duration, learning_rate, planned_steps
+from .steps import evaluate_loss, make_optimizer, train_minibatch
 from .text import tokenize
 from .vocab import Vocab
 
 
-def train_minibatch(model, optimizer, X: torch.Tensor, Y: torch.Tensor, state, params, clip: float,
-                    autocast_mode: str = "off"):
-    """Forward, mean cross-entropy, backward, global-norm clip, step (d2l's ``train_epoch_ch8`` body).
-
-    X, Y: (B, T). ``autocast_mode`` is the config's ``autocast``: "bf16" runs the forward (only)
-    under ``torch.autocast``. Returns (loss, pre-clip grad norm, new state), all left on the device.
-    """
-    with autocast(X.device, autocast_mode):
-        loss, state = model.loss(X, Y, state)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    norm = grad_clipping(params, clip)
-    optimizer.step()
-    return loss.detach(), norm, state
+MAX_LOSS = 700.0  # nats: exp() of more overflows float64, so the perplexity of such a model is no number
 
 
 class TrainingInputError(ValueError):
@@ -58,34 +47,10 @@ def build_vocab(config: TrainConfig, tokens: list[str]) -> Vocab:
     return Vocab(tokens, min_freq=config.min_freq, max_size=config.max_vocab)
 
 
-@torch.no_grad()
-def evaluate_perplexity(model, corpus: torch.Tensor, batch_size: int, num_steps: int,
-                        autocast_mode: str = "off") -> float | None:
-    """Perplexity over ``corpus`` read as up to ``batch_size`` parallel streams, state carried.
-
-    ``autocast_mode`` "bf16": the forward in bfloat16, as the model trains; the cross-entropy in float32."""
-    if len(corpus) < 2:
-        return None
-    was_training = model.training
-    model.eval()
-    streams = max(1, min(batch_size, (len(corpus) - 1) // num_steps))
-    length = (len(corpus) - 1) // streams
-    X = corpus[: streams * length].view(streams, length)
-    Y = corpus[1: streams * length + 1].view(streams, length)
-    state = model.begin_state(streams, corpus.device)
-    total = torch.zeros((), device=corpus.device, dtype=torch.float64)
-    for i in range(0, length, num_steps):
-        with autocast(corpus.device, autocast_mode):
-            logits, state = model(X[:, i: i + num_steps], state)
-        total += nn.functional.cross_entropy(logits.float(), Y[:, i: i + num_steps].T.reshape(-1), reduction="sum")
-    model.train(was_training)
-    return math.exp(min(total.item() / (streams * length), 700.0))
-
-
 class Trainer:
     def __init__(self, config: TrainConfig, text: str, source: dict | None = None,
                  control: TrainControl | None = None, resume: dict | None = None,
-                 progress_interval_s: float = 0.25):
+                 progress_interval_s: float = 0.25, clock=time.perf_counter, world: World | None = None):
         problem = config.first_error()
         if problem:
             raise TrainingInputError(problem)
@@ -95,6 +60,9 @@ class Trainer:
         self.control = control or TrainControl()
         self.resume = resume
         self.progress_interval_s = progress_interval_s
+        self.clock = clock  # the time budget and every duration read this (tests pass a fake one)
+        self.world = world or World()  # engine/distributed.py: this process's rank among torchrun's
+        self.best: dict = dict(resume.get("best") or {}) if resume else {}  # {"epoch", "val_loss"}
         self.snapshot: dict | None = resume
         self.history: list[dict] = list(resume["history"]) if resume else []
 
@@ -105,6 +73,12 @@ class Trainer:
             self.device = resolve_device(cfg.device)
         except ValueError as exc:
             raise TrainingInputError(str(exc)) from None
+        world = self.world
+        if world.backend == "nccl":
+            self.device = torch.device("cuda", world.local_rank)  # one GPU per rank
+        if cfg.batch_size % world.size:
+            raise TrainingInputError(f"--batch-size {cfg.batch_size} does not divide among {world.size} processes: "
+                                     f"each trains an equal share of every minibatch's rows")
         problem = autocast_problem(self.device, cfg.autocast) or kernels_problem(cfg.kernels, self.device)
         if problem:
             raise TrainingInputError(problem)
@@ -116,6 +90,9 @@ class Trainer:
         if cfg.max_tokens:
             tokens = tokens[: cfg.max_tokens]
         self.vocab = Vocab.from_list(self.resume["vocab"]) if self.resume else build_vocab(cfg, tokens)
+        if len(self.vocab) < 2:
+            raise TrainingInputError(f"--min-freq {cfg.min_freq} leaves no token but <unk>: every token of the text is "
+                                     f"rarer; lower it")
         corpus = torch.tensor(self.vocab[tokens], dtype=torch.long)
         self.train_corpus, self.val_corpus = (t.to(self.device) for t in split_train_val(corpus, cfg.val_fraction))
         need = min_tokens_for(cfg.batch_size, cfg.num_steps)
@@ -125,16 +102,22 @@ class Trainer:
                 f"the text is too short: {len(corpus)} tokens, but --batch-size {cfg.batch_size} × --num-steps "
                 f"{cfg.num_steps} with --val-fraction {cfg.val_fraction:g} needs at least {total} tokens")
         self.model = model_for(cfg, len(self.vocab)).to(self.device)
-        if cfg.optimizer == "adam":
-            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
-        else:
-            # d2l's minibatch SGD with lr on the *mean* loss (seed 001 also divides lr by the batch size).
-            self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr)
+        self.optimizer = make_optimizer(self.model.parameters(), cfg)
+        self.batches_per_epoch = len(make_batches(cfg.sampler, self.train_corpus, cfg.batch_size, cfg.num_steps,
+                                                  random.Random(0)))
+        self.planned_steps = cfg.epochs * self.batches_per_epoch
         self.start_epoch, self.elapsed_before = 0, 0.0
         if self.resume:
-            self._restore(self.resume)
+            try:
+                self._restore(self.resume)
+            except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+                reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+                raise TrainingInputError(f"the checkpoint does not fit its own configuration ({reason}): "
+                                         f"not a checkpoint this run can resume") from None
             self.start_epoch = self.resume["epoch"]
             self.elapsed_before = self.resume.get("elapsed_s", 0.0)
+        # what a minibatch's loss is computed through: the model, or DDP around it (gradients averaged)
+        self.step_model = DataParallelLoss(self.model, self.device) if world.size > 1 else self.model
         self.source.update(tokens=len(corpus), train_tokens=len(self.train_corpus), val_tokens=len(self.val_corpus))
 
     # -- snapshots ---------------------------------------------------------------------------
@@ -151,6 +134,7 @@ class Trainer:
             "optimizer_state": copy.deepcopy(self.optimizer.state_dict()),
             "rng": rng,
             "history": list(self.history),
+            "best": dict(self.best),
             "source": {k: v for k, v in self.source.items() if isinstance(v, (str, int, float, type(None)))},
         }
 
@@ -162,6 +146,7 @@ class Trainer:
         if self.device.type == "cuda" and "cuda" in snap["rng"]:
             torch.cuda.set_rng_state(snap["rng"]["cuda"], self.device)
         self.history = list(snap["history"])
+        self.best = dict(snap.get("best") or {})
 
     def checkpoint_state(self) -> dict | None:
         """Everything needed to resume after the last completed epoch (``None`` before the first)."""
@@ -171,116 +156,179 @@ class Trainer:
     def run(self) -> Iterator[ev.Event]:
         cfg = self.config
         self._setup()
-        batches_per_epoch = len(make_batches(cfg.sampler, self.train_corpus, cfg.batch_size, cfg.num_steps,
-                                             random.Random(0)))
         yield ev.Start(config=cfg.to_dict(), vocab_size=len(self.vocab), corpus=dict(self.source),
                        device=device_name(self.device),
                        num_parameters=sum(p.numel() for p in self.model.parameters()),
-                       batches_per_epoch=batches_per_epoch,
+                       batches_per_epoch=self.batches_per_epoch,
                        floor_perplexity=self.source.get("floor_perplexity"), start_epoch=self.start_epoch,
-                       kernels={"setting": cfg.kernels, **describe_kernels(self.model, cfg.batch_size)})
+                       kernels={"setting": cfg.kernels, **describe_kernels(self.model, cfg.batch_size)},
+                       world_size=self.world.size, backend=self.world.backend)
         if self.snapshot is None:
             self.snapshot = self._capture(0, 0.0)
-        run_started = time.perf_counter() - self.elapsed_before
+        self.run_started, self.paused_s = self.clock() - self.elapsed_before, 0.0
+        self._plan(self.start_epoch, self.elapsed_before)
         last = self.history[-1] if self.history else {}
-        status, epoch = "completed", self.start_epoch
+        status, reason, epoch = "completed", None, self.start_epoch
         for epoch in range(self.start_epoch + 1, cfg.epochs + 1):
-            outcome = yield from self._train_epoch(epoch, run_started)
+            outcome = yield from self._train_epoch(epoch)
             if outcome is None:
                 status, epoch = ("stopped" if self.control.stop_reason == "stopped" else "interrupted"), epoch - 1
                 break
-            loss, tokens_per_sec, grad_norm = outcome
-            if not math.isfinite(loss):
+            loss, tokens_per_sec, grad_norm, lr = outcome
+            # -- validate (timed apart: tokens/s is training only): every --eval-every, the last, past the budget
+            time_up = self._time_up()
+            val_loss, eval_s = None, 0.0
+            if math.isfinite(loss) and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs or time_up):
+                val_loss, eval_s = self._validate()
+            if _diverged(loss, grad_norm, val_loss):
                 restored = self.snapshot["epoch"]
                 self._restore(self.snapshot)
                 yield ev.Diverged(epoch=epoch, loss=loss, restored_epoch=restored)
                 status, epoch = "diverged", restored
                 break
-            val_ppl = evaluate_perplexity(self.model, self.val_corpus, cfg.batch_size, cfg.num_steps, cfg.autocast)
-            elapsed = time.perf_counter() - run_started
-            done = epoch - self.start_epoch
-            eta = (elapsed - self.elapsed_before) / done * (cfg.epochs - epoch)
-            epoch_event = ev.Epoch(epoch=epoch, epochs=cfg.epochs, train_perplexity=_safe_exp(loss),
-                                   val_perplexity=val_ppl, tokens_per_sec=tokens_per_sec, grad_norm=grad_norm,
-                                   elapsed_s=elapsed, eta_s=eta, train_loss=loss, memory=memory_stats(self.device))
+            if val_loss is not None and val_loss < self.best.get("val_loss", math.inf):
+                self.best = {"epoch": epoch, "val_loss": val_loss}
+            elapsed = self.elapsed()
+            self._plan(epoch, elapsed)
+            epoch_event = self._epoch_event(epoch, loss, val_loss, tokens_per_sec, grad_norm, lr, elapsed, eval_s)
             last = epoch_event.to_dict()
             self.history.append({k: last[k] for k in ("epoch", "train_perplexity", "val_perplexity",
                                                       "tokens_per_sec", "grad_norm", "elapsed_s")})
             self.snapshot = self._capture(epoch, elapsed)
             yield epoch_event
-            if cfg.sample_every and epoch % cfg.sample_every == 0:
+            if cfg.sample_every and epoch % cfg.sample_every == 0 and self.world.main:
                 yield self._sample(epoch)
             if self.control.stop_requested:
                 status = "stopped" if self.control.stop_reason == "stopped" else "interrupted"
                 break
+            if time_up and epoch < cfg.epochs:
+                status, reason = "time-up", f"--max-time {format_duration(cfg.max_time)} spent after epoch {epoch}"
+                break
+            if cfg.patience and val_loss is not None and epoch - self.best["epoch"] >= cfg.patience:
+                status = "early-stopped"
+                reason = (f"no better validation loss for {cfg.patience} epochs "
+                          f"(best {self.best['val_loss']:.4f} at epoch {self.best['epoch']})")
+                break
         else:
             epoch = cfg.epochs
         samples = []
-        if last:
+        if last and self.world.main:
             samples = [{"prefix": p, "text": self._predict(p, cfg.sample_length)}
                        for p in _closing_prefixes(cfg.prefix)]
+        if status == "interrupted":
+            reason = self.control.stop_reason
         yield ev.Finished(status=status, epoch=epoch, train_perplexity=last.get("train_perplexity"),
                           val_perplexity=last.get("val_perplexity"), tokens_per_sec=last.get("tokens_per_sec"),
-                          device=str(self.device), elapsed_s=time.perf_counter() - run_started, samples=samples,
-                          reason=self.control.stop_reason if status == "interrupted" else None)
+                          device=str(self.device), elapsed_s=self.elapsed(), samples=samples, reason=reason,
+                          best_epoch=self.best.get("epoch"), best_val_loss=self.best.get("val_loss"))
 
-    def _train_epoch(self, epoch: int, run_started: float):
-        """Train one epoch; return (mean loss, tokens/s, mean grad norm), or None if stopped."""
-        cfg, model, control = self.config, self.model, self.control
+    def elapsed(self) -> float:
+        """Seconds this run has trained and validated, over all its processes; pauses do not count."""
+        return self.clock() - self.run_started - self.paused_s
+
+    def _plan(self, epochs_done: int, elapsed: float) -> None:
+        """The minibatches the learning-rate schedule spans: every epoch, or what the time budget allows."""
+        cfg = self.config
+        self.planned_steps = planned_steps(cfg.epochs * self.batches_per_epoch, epochs_done * self.batches_per_epoch,
+                                           elapsed, cfg.max_time)
+
+    def _time_up(self) -> bool:
+        return bool(self.config.max_time) and self.elapsed() >= self.config.max_time
+
+    def _validate(self) -> tuple[float | None, float]:
+        """(validation loss in nats, seconds it took)."""
+        cfg, started = self.config, self.clock()
+        val_loss = evaluate_loss(self.model, self.val_corpus, cfg.batch_size, cfg.num_steps, cfg.autocast, self.world)
+        return val_loss, self.clock() - started
+
+    def _epoch_event(self, epoch, loss, val_loss, tokens_per_sec, grad_norm, lr, elapsed, eval_s) -> ev.Epoch:
+        cfg = self.config
+        eta = (elapsed - self.elapsed_before) / (epoch - self.start_epoch) * (cfg.epochs - epoch)
+        if cfg.max_time:
+            eta = min(eta, max(0.0, cfg.max_time - elapsed))  # it ends at the first epoch boundary past the budget
+        return ev.Epoch(epoch=epoch, epochs=cfg.epochs, train_perplexity=_safe_exp(loss),
+                        val_perplexity=None if val_loss is None else _safe_exp(val_loss),
+                        tokens_per_sec=tokens_per_sec, grad_norm=grad_norm, elapsed_s=elapsed, eta_s=eta,
+                        train_loss=loss, val_loss=val_loss,
+                        val_bpc=None if val_loss is None else val_loss / math.log(2), lr=lr, eval_s=eval_s,
+                        best_epoch=self.best.get("epoch"), best_val_loss=self.best.get("val_loss"),
+                        memory=memory_stats(self.device))
+
+    def _train_epoch(self, epoch: int):
+        """Train one epoch; return (mean loss, tokens/s, mean grad norm, last lr), or None if stopped."""
+        cfg, model, world = self.config, self.model, self.world
         model.train()
         batches = make_batches(cfg.sampler, self.train_corpus, cfg.batch_size, cfg.num_steps, self.rng)
+        if world.size > 1:
+            batches = batches.rows(world.rows(cfg.batch_size))  # the same permutation on every rank, its rows
         loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
         norm_sum = torch.zeros((), device=self.device, dtype=torch.float64)
         tokens_per_batch = cfg.batch_size * cfg.num_steps
         params = list(model.parameters())
+        scheduled = cfg.lr_schedule != "constant" or cfg.warmup > 0
+        lr = cfg.lr
         state = None
-        train_time, started = 0.0, time.perf_counter()
+        train_time, started = 0.0, self.clock()
         last_progress = started
         for batch, (X, Y) in enumerate(batches):
-            if control.stop_requested:
-                return None
-            if control.paused or (requests := control.take_sample_requests()):
+            # -- between two minibatches: stop, pause, samples (decided by every rank together)
+            stop, hold = world.agree(self.control.stop_requested,
+                                     world.main and (self.control.paused or self.control.sample_requested))
+            if hold:
                 synchronize(self.device)
-                train_time += time.perf_counter() - started
-                yield from self._serve_controls(epoch, batch, requests if not control.paused else None)
-                if control.stop_requested:
-                    return None
-                started = time.perf_counter()
+                train_time += self.clock() - started
+                if world.main:
+                    requests = [] if self.control.paused else self.control.take_sample_requests()
+                    yield from self._serve_controls(epoch, batch, requests)
+                (stop,) = world.agree(self.control.stop_requested)  # the other ranks wait here meanwhile
+                started = self.clock()
+            if stop:
+                self.control.request_stop("another rank")  # keeps this rank's own reason if it has one
+                return None
+            # -- one minibatch
             if state is None or not batches.carries_state:
-                state = model.begin_state(cfg.batch_size, self.device)
+                state = model.begin_state(X.shape[0], self.device)
             else:
                 state = detach_state(state)
-            loss, norm, state = train_minibatch(model, self.optimizer, X, Y, state, params, cfg.clip,
+            if scheduled:
+                lr = learning_rate((epoch - 1) * len(batches) + batch, self.planned_steps, cfg.lr, cfg.lr_schedule,
+                                   cfg.warmup, cfg.lr_min, cfg.lr_decay)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+            loss, norm, state = train_minibatch(self.step_model, self.optimizer, X, Y, state, params, cfg.clip,
                                                  cfg.autocast)
             norm_sum += norm
             loss_sum += loss
-            now = time.perf_counter()
+            now = self.clock()
             if now - last_progress >= self.progress_interval_s and batch + 1 < len(batches):
                 running = loss_sum.item() / (batch + 1)  # the one host sync, a few times a second
-                last_progress = time.perf_counter()
+                last_progress = self.clock()
                 seconds = train_time + last_progress - started
                 yield ev.Progress(epoch=epoch, batch=batch + 1, batches=len(batches),
                                   train_perplexity=_safe_exp(running),
                                   tokens_per_sec=(batch + 1) * tokens_per_batch / max(seconds, 1e-9),
-                                  elapsed_s=last_progress - run_started, memory=memory_stats(self.device))
-                if not math.isfinite(running):
-                    return running, 0.0, float("nan")
-        mean_loss = loss_sum.item() / len(batches)  # waits for the device: the timing is honest
-        train_time += time.perf_counter() - started
+                                  elapsed_s=self.elapsed(), lr=lr, memory=memory_stats(self.device))
+                if not math.isfinite(running) and world.size == 1:  # ranks end an epoch together
+                    return running, 0.0, float("nan"), lr
+        # the mean over every rank's rows: ranks hold equal shares, so the mean of their means
+        mean_loss = world.sum(loss_sum).item() / world.size / len(batches)  # waits for the device: honest timing
+        train_time += self.clock() - started
         tokens_per_sec = len(batches) * tokens_per_batch / max(train_time, 1e-9)
-        return mean_loss, tokens_per_sec, norm_sum.item() / len(batches)
+        return mean_loss, tokens_per_sec, norm_sum.item() / len(batches), lr
 
-    def _serve_controls(self, epoch: int, batch: int, requests: list[dict] | None):
+    def _serve_controls(self, epoch: int, batch: int, requests: list[dict]):
         """Serve sample requests and wait out a pause, between two minibatches."""
         control = self.control
-        for request in requests or []:
+        for request in requests:
             yield self._sample(epoch, on_demand=True, **request)
         if control.paused:
             yield ev.Paused(epoch=epoch, batch=batch)
+            paused_at = self.clock()
             while control.paused and not control.stop_requested:
                 control.wait_while_paused()
                 for request in control.take_sample_requests():
                     yield self._sample(epoch, on_demand=True, **request)
+            self.paused_s += self.clock() - paused_at
             if not control.stop_requested:
                 yield ev.Resumed(epoch=epoch, batch=batch)
 
@@ -308,8 +356,14 @@ def _closing_prefixes(prefix: str) -> list[str]:
     return [prefix, words[-1]] if len(words) > 1 else [prefix]
 
 
+def _diverged(loss: float, grad_norm: float, val_loss: float | None) -> bool:
+    """A loss or a gradient that is not a number, or a loss whose perplexity overflows: no model any more."""
+    losses = [loss] if val_loss is None else [loss, val_loss]
+    return not math.isfinite(grad_norm) or any(not math.isfinite(x) or x >= MAX_LOSS for x in losses)
+
+
 def _safe_exp(x: float) -> float:
-    return math.exp(x) if x < 700 else float("inf")
+    return math.exp(x) if x < MAX_LOSS else float("inf")
 
 
 def _as_random_state(saved):

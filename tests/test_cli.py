@@ -141,3 +141,15 @@ def test_bench_quick_measures_every_path_and_the_paths_agree():
             kernels.describe(fast, work["batch_size"])
         assert ("recurrence steps in C, forward + backward" in work["matmul_gflops"]) == (kernels.native is not None)
     assert report["kernels"] == "auto" and report["d2l_training_run_peak_rss_mib"] > 50
+
+
+def test_generate_stops_when_its_reader_goes_away(tmp_path):
+    trained = rnn_tui("train", "--corpus", "markov:length=3000", "--hidden", "16", "--epochs", "1", "--device", "cpu",
+                      "--sample-every", "0", "--run-dir", str(tmp_path / "run"))
+    assert trained.returncode == 0, trained.stderr
+    reader = subprocess.Popen(rnn_tui_command("generate", str(tmp_path / "run"), "--length", "1000000"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert len(reader.stdout.read(20)) == 20
+    reader.stdout.close()  # as `| head -c 20` does
+    assert reader.wait(timeout=60) == 0  # not the minutes a million tokens take
+    assert reader.stderr.read() == b""

@@ -92,14 +92,31 @@ def test_download_verified_and_a_mismatch_is_removed(tmp_path, monkeypatch):
     assert path.read_bytes() == body and seen[-1] == (len(body), len(body))
 
 
+def test_a_download_larger_than_the_cap_is_refused_before_it_fills_the_disk(tmp_path, monkeypatch):
+    class Endless(_FakeResponse):
+        def __init__(self):
+            super().__init__(b"")
+            self.headers = {}  # no length announced: the cap counts what arrives
+
+        def read(self, n):
+            return b"x" * n
+    monkeypatch.setenv("RNN_TUI_DATA", str(tmp_path))
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda *a, **k: Endless())
+    with pytest.raises(CorpusError, match="sent more than 1 MiB"):
+        download.fetch("x.txt", "http://example.invalid/x", "0" * 40, max_bytes=2**20)
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("content,message", [
     (None, "not found"), ("DIR", "is a directory"), (b"", "is empty"), (b"ab\x00cd", "binary"),
-    (b"caf\xc3\xa9 ok \xff bad", "not valid utf-8 at byte offset 9:"),
+    (b"caf\xc3\xa9 ok \xff bad", "not valid utf-8 at byte offset 9:"), ("FIFO", "not a regular file"),
 ])
 def test_bad_files_get_one_clear_error(tmp_path, content, message):
     path = tmp_path / "corpus.txt"
     if content == "DIR":
         path.mkdir()
+    elif content == "FIFO":
+        os.mkfifo(path)  # reading it would block forever
     elif content is not None:
         path.write_bytes(content)
     with pytest.raises(CorpusError, match=message):
@@ -111,6 +128,14 @@ def test_invalid_utf8_can_be_replaced_or_decoded_otherwise(tmp_path):
     path.write_bytes("café".encode("latin-1"))
     assert load_file_corpus(str(path), errors="replace").text == "caf\ufffd"
     assert load_file_corpus(str(path), encoding="latin-1").text == "café"
+
+
+def test_utf16_text_is_text_when_its_encoding_is_named(tmp_path):
+    path = tmp_path / "wide.txt"
+    path.write_bytes("time traveller".encode("utf-16"))
+    assert load_file_corpus(str(path), encoding="utf-16").text == "time traveller"
+    with pytest.raises(CorpusError, match="binary"):
+        load_file_corpus(str(path))  # without it, its NUL bytes do look binary
 
 
 def test_tang_poems_load_with_their_large_alphabet():

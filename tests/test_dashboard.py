@@ -1,5 +1,6 @@
 """The dashboard, driven as a user would: Pilot tests, snapshots at 80x24 and 120x40, tmux end to end."""
 import html
+import math
 import shlex
 import shutil
 import subprocess
@@ -86,9 +87,13 @@ async def test_stop_and_pause_act_and_the_app_can_start_again(tmp_path):
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: len(app.query_one(PerplexityChart).epochs) >= 1)
         await pilot.press("ctrl+t")
-        await wait_until(pilot, lambda: app.training_paused)
+        await wait_until(pilot, lambda: status_of(app).startswith("paused at epoch"))
+        await pilot.press("ctrl+t", "ctrl+t")  # a burst, as over a slow link: resume, then pause again
+        await pilot.pause(1.5)
+        assert app.training_paused and run_info(tmp_path / "r").status["state"] == "paused"
         await pilot.press("ctrl+t")
-        await wait_until(pilot, lambda: not app.training_paused)
+        await wait_until(pilot, lambda: run_info(tmp_path / "r").status["state"] == "training"
+                         and not app.training_paused)
         await pilot.press("ctrl+o")
         await wait_until(pilot, lambda: status_of(app).startswith("stopped: epoch")
                          and not app.query_one("#field-epochs").disabled)  # the form is back for the next run
@@ -160,7 +165,7 @@ async def test_event_log_writes_lines_in_batches_and_keeps_the_latest_in_view():
 
 async def test_checkpoints_are_logged_when_asked_for_or_when_they_fail():
     app = RnnTuiApp(small_config())
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(120, 40)) as pilot:  # wide enough that no line wraps
         log = app.query_one(EventLog)
         checkpoint = ev.Checkpoint(epoch=1, path="runs/x/checkpoint.pt")
         for event in (start_event(), checkpoint, ev.Error(message="sentinel")):  # the one written every epoch
@@ -200,6 +205,46 @@ def test_a_folder_named_like_the_package_in_the_current_directory_changes_nothin
     log = (tmp_path / "run" / "train.log").read_text()
     assert "wrong package" not in log, log
     assert run_info(started.path).outcome == "completed"
+
+
+async def test_a_preset_fills_the_form_and_the_chart_shows_loss_in_nats():
+    app = RnnTuiApp(small_config())
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.query_one(ConfigForm)
+        form.query_one("#field-preset").value = "shakespeare"
+        await pilot.pause()
+        assert form.query_one("#field-model").value == "lstm"
+        assert form.query_one("#field-lr_schedule").value == "cosine"
+        assert form.query_one("#field-corpus").value == "tinyshakespeare"
+        form.query_one("#field-max_time").value = "30m"
+        form.query_one("#field-hidden").value = "64"  # a field typed after the preset wins
+        config, problems = form.read()
+        assert problems == {}
+        assert (config.preset, config.optimizer, config.hidden, config.max_time) == ("shakespeare", "adamw", 64, 1800)
+        form.query_one("#field-max_time").value = "soon"
+        assert "max_time" in form.read()[1]
+        chart = app.query_one(PerplexityChart)
+        chart.reset(history=[{"epoch": 1, "train_perplexity": math.e ** 2, "val_perplexity": math.e}])
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: "loss&#160;(nats)" in app.export_screenshot())
+        assert chart.show_loss and chart._shown(chart.train) == [pytest.approx(2.0)]
+
+
+async def test_user_text_is_shown_as_text_never_parsed_as_markup(tmp_path):
+    app = RnnTuiApp(small_config(run_dir=str(tmp_path / "[b]run[/]")))
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.query_one(ConfigForm)
+        form.query_one("#field-corpus").value = "[/]nope[red]"
+        form.query_one("#field-device").value = "[/]"
+        await pilot.press("ctrl+r")  # refused inline: the reason quotes what was typed
+        await pilot.pause()
+        assert app.is_running and "[/]" in str(form.query_one("#error-device").render())
+        form.query_one("#field-device").value = "cpu"
+        await pilot.press("ctrl+r")  # an unknown corpus: the launch fails, saying its name
+        await wait_until(pilot, lambda: status_of(app).startswith("error:"))
+        assert app.is_running and "[/]nope[red]" in status_of(app)
+        # the whole reason, wrapped in a toast: the status line holds only what fits
+        assert any("[/]nope[red]" in toast.message for toast in app._notifications)
 
 
 def test_snapshot_80x24(snap_compare):

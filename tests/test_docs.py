@@ -74,5 +74,5 @@ def test_runs_page_names_every_field_of_status_json_and_every_command(tmp_path):
     assert first_column(documented["status.json"]) == written
     assert first_column(documented["The control socket"]) == list(COMMANDS)
     files = first_column(documented["Files"])
-    for name in ("config", "metrics", "events", "status", "socket", "lock", "log", "checkpoint", "note"):
+    for name in ("config", "metrics", "events", "status", "socket", "lock", "log", "checkpoint", "best", "note"):
         assert getattr(run, f"{name}_path").name in files, name

@@ -16,8 +16,9 @@ EXAMPLES = [
              elapsed_s=1.0, eta_s=1.0, train_loss=2.2),
     ev.Sample(epoch=1, prefix="the", text="the cat", temperature=0.0, on_demand=True),
     ev.Paused(epoch=1, batch=3), ev.Resumed(epoch=1, batch=3),
-    ev.Diverged(epoch=2, loss=math.inf, restored_epoch=1),
+    ev.Diverged(epoch=2, loss=812.5, restored_epoch=1),
     ev.Checkpoint(epoch=1, path="r/checkpoint.pt", ok=False, error="disk full"),
+    ev.WriteFailed(path="r/metrics.jsonl", error="No space left on device"),
     ev.Finished(status="completed", epoch=2, train_perplexity=8.0, val_perplexity=None, tokens_per_sec=1e4,
                 device="cpu", elapsed_s=2.0, samples=[{"prefix": "the", "text": "the cat"}], run_dir="r"),
     ev.Error(message="bad", kind="input"),
@@ -26,8 +27,16 @@ EXAMPLES = [
 
 @pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: e.event)
 def test_every_event_reads_back_from_its_json_line(event):
-    line = json.dumps(event.to_dict(), allow_nan=True)
+    line = json.dumps(event.to_dict(), allow_nan=False)
     assert ev.from_dict(json.loads(line)) == event
+
+
+def test_a_number_that_is_not_finite_is_null_in_json_never_nan_or_infinity():
+    diverged = ev.Diverged(epoch=2, loss=math.nan, restored_epoch=1).to_dict()
+    epoch = ev.Epoch(epoch=1, epochs=2, train_perplexity=math.inf, val_perplexity=None, tokens_per_sec=1e4,
+                     grad_norm=-math.inf, elapsed_s=1.0, eta_s=1.0, train_loss=800.0).to_dict()
+    assert diverged["loss"] is None and epoch["train_perplexity"] is None and epoch["grad_norm"] is None
+    json.dumps([diverged, epoch], allow_nan=False)
 
 
 def test_every_event_type_has_an_example_here():

@@ -103,9 +103,11 @@ def test_a_killed_run_is_gone_keeps_its_checkpoint_and_resumes_listening_again(t
     assert checkpoints and checkpoints[-1] >= 1  # the epoch just done may not have been saved yet
     refused = rnn_tui("control", str(run), "pause")
     assert refused.returncode == 2 and "not a live run" in refused.stderr
+    (run / ".checkpoint-abc123.tmp").write_bytes(b"half a checkpoint")  # as a kill mid-write leaves it
 
     resumed = rnn_tui("train", "--resume", str(run), "--epochs", "500", "--detach")
     assert resumed.returncode == 0, resumed.stderr
+    assert not list(run.glob(".checkpoint-*.tmp"))  # the next run of the folder clears it
     assert rnn_tui("control", str(run), "pause").returncode == 0  # the stale socket did not stop it listening
     assert rnn_tui("control", str(run), "stop").returncode == 0
     starts = [e for e in events_of(run) if e["event"] == "start"]

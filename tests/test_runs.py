@@ -82,11 +82,41 @@ def test_checkpoint_failure_is_reported_and_training_goes_on(tmp_path, monkeypat
             raise OSError(28, "No space left on device")
         return real_save(obj, f, *a, **k)
     monkeypatch.setattr(ckpt.torch, "save", flaky)
-    events = run_to_end(tiny_config(epochs=3), pattern_text(), tmp_path)
+    events = run_to_end(tiny_config(epochs=3, val_fraction=0.0), pattern_text(), tmp_path)  # no best.pt saves
     checkpoints = [e for e in events if e["event"] == "checkpoint"]
     assert [c["ok"] for c in checkpoints] == [True, False, True]
     assert "No space left" in checkpoints[1]["error"]
     assert events[-1]["status"] == "completed" and load_checkpoint(tmp_path)["epoch"] == 3
+
+
+def test_every_write_of_the_run_folder_fails_soft_and_is_told_once(tmp_path, monkeypatch):
+    real_append = RunDir._append
+
+    def full_disk_in_epochs_2_and_3(self, name, text):
+        if '"epoch": 2' in text or '"epoch": 3' in text or name == "samples.txt":
+            raise OSError(28, "No space left on device")
+        return real_append(self, name, text)
+    monkeypatch.setattr(RunDir, "_append", full_disk_in_epochs_2_and_3)
+    events = run_to_end(tiny_config(epochs=4, sample_every=1), pattern_text(), tmp_path)
+    failed = [(Path(e["path"]).name, e["error"]) for e in events if e["event"] == "write_failed"]
+    assert failed == [("samples.txt", "No space left on device"), ("metrics.jsonl", "No space left on device")]
+    assert events[-1]["status"] == "completed" and load_checkpoint(tmp_path)["epoch"] == 4
+    assert [json.loads(line)["epoch"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [1, 4]
+
+
+def test_a_folder_that_keeps_nothing_for_a_whole_epoch_ends_the_run_saying_so(tmp_path, monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    def torch_full(*args, **kwargs):  # what torch.save raises when the disk fills mid-write
+        raise RuntimeError("[enforce fail at inline_container.cc:783] . PytorchStreamWriter failed writing file")
+    monkeypatch.setattr(RunDir, "_append", full)
+    monkeypatch.setattr(ckpt.torch, "save", torch_full)
+    events = run_to_end(tiny_config(epochs=5), pattern_text(), tmp_path)
+    finished = events[-1]
+    assert finished["status"] == "unwritable" and finished["epoch"] == 1 and "whole epoch" in finished["reason"]
+    assert [e["ok"] for e in events if e["event"] == "checkpoint"] == [False] * 3  # best, latest, then at the end
+    assert not list(tmp_path.glob(".checkpoint-*.tmp"))
 
 
 class Payload:
@@ -114,9 +144,10 @@ def test_corrupt_truncated_and_foreign_files_are_refused(tmp_path):
     (tmp_path / "garbage.pt").write_bytes(os.urandom(4096))
     torch.save({"weights": torch.zeros(3)}, tmp_path / "foreign.pt")
     torch.save({"format": ckpt.FORMAT, "version": 99}, tmp_path / "future.pt")
+    os.mkfifo(tmp_path / "fifo.pt")  # reading it would block forever
     for name, message in [("truncated.pt", "corrupt or truncated"), ("garbage.pt", "corrupt or truncated|refused"),
                           ("foreign.pt", "not an rnn-tui checkpoint"), ("future.pt", "format version 99"),
-                          ("missing.pt", "not found")]:
+                          ("missing.pt", "not found"), ("fifo.pt", "not a regular file")]:
         with pytest.raises(CheckpointError, match=message):
             load_checkpoint(tmp_path / name)
 
@@ -148,3 +179,41 @@ def test_signals_stop_at_a_minibatch_checkpoint_and_resume(tmp_path, signame):
     assert json.loads(resumed.stdout.splitlines()[0])["start_epoch"] == state["epoch"]
     generated = _rnn_tui("generate", str(run_dir), "--length", "20", "--prefix", "ab")
     assert generated.returncode == 0 and len(generated.stdout.strip()) == 22
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 700 KiB tmpfs: a real full disk (root only; skipped, saying so, where mounting is not allowed)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=700k", "tmpfs", str(mount)], capture_output=True, text=True)
+    if made.returncode:
+        pytest.skip(f"cannot mount a tmpfs here ({made.stderr.strip() or 'not root'}); "
+                    "test_every_write_of_the_run_folder_fails_soft_and_is_told_once simulates it")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+DISK_RUN = ["train", "--corpus", "markov:length=20000", "--model", "scratch-rnn", "--hidden", "256",
+            "--epochs", "4", "--device", "cpu", "--sample-every", "1"]
+
+
+def test_a_disk_that_fills_during_training_costs_checkpoints_not_the_run(small_disk):
+    result = _rnn_tui(*DISK_RUN, "--run-dir", str(small_disk / "run"), timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "not written" in result.stderr
+    assert load_checkpoint(small_disk / "run")["epoch"] >= 1  # the last one that fitted, intact
+    assert not list((small_disk / "run").glob(".checkpoint-*.tmp"))
+
+
+def test_a_disk_full_from_the_start_ends_the_run_after_one_epoch_saying_why(small_disk):
+    filler = small_disk / "filler"
+    with open(filler, "wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(b"x" * 4096)
+        except OSError:
+            pass  # full
+    result = _rnn_tui(*DISK_RUN, "--run-dir", str(small_disk / "run"), timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "unwritable: nothing could be written" in result.stdout

@@ -57,6 +57,8 @@ class RnnTuiApp(RunView, App):
         Binding("f2", "runs", "Runs", priority=True, tooltip="every run: open, compare, note, delete"),
         Binding("ctrl+l", "log_scale", "Log", priority=True, show=False,  # in the help and the palette: 80 columns
                 tooltip="toggle the chart's log scale"),
+        Binding("ctrl+n", "loss", "Loss", priority=True, show=False,
+                tooltip="toggle the chart between perplexity and loss in nats"),
         Binding("f1", "help", "Help", priority=True, tooltip="this key map"),
         Binding("ctrl+q", "request_quit", "Quit", priority=True, show=False,  # Textual's own quit key
                 tooltip="quit (while a run trains: stop it, leave it, or stay)"),
@@ -127,7 +129,7 @@ class RnnTuiApp(RunView, App):
         config, problems = self.query_one(ConfigForm).read()
         if problems:
             name, reason = next(iter(problems.items()))
-            self.notify(f"{name.replace('_', ' ')} {reason}", title="cannot start", severity="error")
+            self.notify(f"{name.replace('_', ' ')} {reason}", title="cannot start", severity="error", markup=False)
             return
         self.train_config, self.epochs = config, config.epochs
         self.launching = True
@@ -137,8 +139,9 @@ class RnnTuiApp(RunView, App):
         self.launch(config, self.resume_path)
 
     def action_pause(self) -> None:
-        if self._training_active():
-            self._send("resume" if self.training_paused else "pause")
+        if self._training_active() and self._send("resume" if self.training_paused else "pause"):
+            # what was asked for, before the run's event says so: a second quick press toggles back
+            self.training_paused = not self.training_paused
 
     def action_stop(self) -> None:
         if self._training_active() and self._send("stop"):
@@ -148,7 +151,7 @@ class RnnTuiApp(RunView, App):
         if self._training_active():
             self.save_requested = self._send("save")
         elif self.run_dir:
-            self.notify(f"the checkpoint in {self.run_dir} is up to date")
+            self.notify(f"the checkpoint in {self.run_dir} is up to date", markup=False)
         else:
             self.notify("nothing to save yet", severity="warning")
 
@@ -197,6 +200,9 @@ class RnnTuiApp(RunView, App):
     def action_log_scale(self) -> None:
         self.query_one(PerplexityChart).toggle_log_scale()
 
+    def action_loss(self) -> None:
+        self.query_one(PerplexityChart).toggle_loss()
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
@@ -235,7 +241,7 @@ class RnnTuiApp(RunView, App):
     def _send(self, command: str, **options) -> bool:
         problem = self.link.send(command, **options)
         if problem:
-            self.notify(f"{command}: {problem}", severity="warning")
+            self.notify(f"{command}: {problem}", severity="warning", markup=False)
         return problem is None
 
     # -- the run: launched, then followed -------------------------------------------------------------
@@ -287,6 +293,8 @@ class RnnTuiApp(RunView, App):
         self.query_one(ConfigForm).set_enabled(True)
         self.query_one(ProgressPanel).set_status(f"error: {message.reason}")
         self.log_event(f"error: {message.reason}")
+        # the status line and the log hold one line each: the toast wraps, so the whole reason is read
+        self.notify(message.reason, title="the run did not start", severity="error", markup=False, timeout=15)
 
     def on_generated_text(self, message: GeneratedText) -> None:
         pane = self.query_one(GenerationPane)
@@ -311,4 +319,4 @@ def run_dashboard(config: TrainConfig | None, start: bool = False, ascii_only: b
         path = app.link.path
         print(f"detached: the run trains on in {path}\n  attach again:  rnn-tui attach {path}\n"
               f"  or steer it:   rnn-tui control {path} pause|resume|stop|save|sample")
-    return 0
+    return app.return_code or 0  # Textual sets 1 when the app crashed

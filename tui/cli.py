@@ -45,7 +45,7 @@ def cli(ctx: click.Context, start: bool, ascii_only: bool, attach_live: bool, **
     if attach_live:
         from ..engine.watch import latest_live_run
         live = latest_live_run()
-    config = config_from_options(options)
+    config = config_from_options(options, set(_given_by_user(ctx)))
     ctx.exit(run_dashboard(None if live else config, start=start and not live, ascii_only=ascii_only,
                            resume=options.get("resume"), attach=str(live.path) if live else None))
 
@@ -61,8 +61,8 @@ def cli(ctx: click.Context, start: bool, ascii_only: bool, attach_live: bool, **
 def train(ctx: click.Context, as_json: bool, detach: bool, ready_fd: int | None, **options) -> None:
     """Train headless: a line per epoch, then d2l's `perplexity P, S tokens/sec on DEVICE`."""
     from .headless import run_detached, run_train
-    config = config_from_options(options)
     given = {name: value for name, value in _given_by_user(ctx).items() if name in options}
+    config = config_from_options(options, set(given))
     if detach:
         ctx.exit(run_detached(config, as_json, given))
     ctx.exit(run_train(config, as_json, options.get("resume"), given, ready_fd))
@@ -156,17 +156,27 @@ def compare(runs: tuple[str, ...], plot: bool, metric: str, x_axis: str, as_json
 @click.option("--top-k", type=int, default=0, show_default=True, help="0 = all tokens.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="auto|cpu|cuda|cuda:N|mps")
+@click.option("--checkpoint", "which", type=click.Choice(["best", "latest"]), default="best", show_default=True,
+              help="In a run folder: best.pt (lowest validation loss) or checkpoint.pt (the last epoch).")
 @kernels_option
-def generate(checkpoint: str, prefix, length, temperature, top_k, seed, device, kernels) -> None:
-    """Stream text from CHECKPOINT (a checkpoint file, or a run folder: its latest)."""
+def generate(checkpoint: str, prefix, length, temperature, top_k, seed, device, which, kernels) -> None:
+    """Stream text from CHECKPOINT: a checkpoint file, or a run folder (its best, else its latest)."""
     from .headless import run_generate
-    sys.exit(run_generate(checkpoint, prefix, length, temperature, top_k, seed, device, kernels))
+    sys.exit(run_generate(checkpoint, prefix, length, temperature, top_k, seed, device, kernels, which))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="Every preset's options as one JSON object.")
+def presets(as_json: bool) -> None:
+    """List the recipes --preset takes: what each is for and the options it sets."""
+    from .listings import presets_listing
+    click.echo(presets_listing(as_json))
 
 
 @cli.command(context_settings=CONTEXT)
 def corpora() -> None:
     """List the named corpora."""
-    from .headless import corpora_table
+    from .listings import corpora_table
     click.echo(corpora_table())
 
 

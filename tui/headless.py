@@ -26,6 +26,7 @@ class Output:
         self.as_json = as_json
         self.alive = True
         self.progress_on_tty = not as_json and sys.stderr.isatty()
+        self.show_lr = False  # only when a schedule or warmup moves it
 
     def write(self, text: str, err: bool = False) -> None:
         if not self.alive:
@@ -39,7 +40,7 @@ class Output:
 
     def event(self, event: ev.Event) -> None:
         if self.as_json:
-            self.write(json.dumps(event.to_dict(), ensure_ascii=False, allow_nan=True) + "\n")
+            self.write(json.dumps(event.to_dict(), ensure_ascii=False, allow_nan=False) + "\n")
         else:
             self.show(event)
 
@@ -55,25 +56,32 @@ class Output:
                            f"tokens, {event.batches_per_epoch} minibatches per epoch\n")
                 if event.floor_perplexity:
                     self.write(f"best achievable perplexity (floor): {event.floor_perplexity:.3f}\n")
+                self.show_lr = event.config.get("lr_schedule", "constant") != "constant" or bool(event.config.get("warmup"))
             case ev.Progress() if self.progress_on_tty:
                 self.write(f"\repoch {event.epoch}: {event.batch}/{event.batches} minibatches, perplexity "
                            f"{event.train_perplexity:.2f}, {event.tokens_per_sec:,.0f} tokens/sec ", err=True)
             case ev.Epoch():
                 if self.progress_on_tty:
                     self.write("\r\033[K", err=True)
-                val = f"  val {event.val_perplexity:.3f}" if event.val_perplexity is not None else ""
+                val = (f"  val {event.val_perplexity:.3f} ({event.val_loss:.4f} nats)"
+                       if event.val_loss is not None else "")
+                lr = f"  lr {event.lr:.3g}" if self.show_lr and event.lr is not None else ""
                 self.write(f"epoch {event.epoch}/{event.epochs}  perplexity {event.train_perplexity:.3f}{val}  "
-                           f"{event.tokens_per_sec:,.0f} tokens/sec  grad norm {event.grad_norm:.3f}  "
+                           f"{event.tokens_per_sec:,.0f} tokens/sec  grad norm {event.grad_norm:.3f}{lr}  "
                            f"eta {format_seconds(event.eta_s)}\n")
             case ev.Sample(text=text):
                 self.write(f"  {text!r}\n" if "\n" in text else f"  {text}\n")
             case ev.Checkpoint(ok=False):
                 self.write(f"warning: checkpoint of epoch {event.epoch} not written ({event.error}); "
                            f"the previous one is intact and training goes on\n", err=True)
+            case ev.WriteFailed():
+                self.write(f"warning: cannot write {event.path} ({event.error}); training goes on\n", err=True)
             case ev.Diverged():
                 self.write(f"diverged at epoch {event.epoch} (loss {event.loss}); kept the weights of epoch "
                            f"{event.restored_epoch}. Try a lower --lr, or --clip 1\n", err=True)
             case ev.Finished():
+                if event.status in ("early-stopped", "time-up", "unwritable"):
+                    self.write(f"{event.status}: {event.reason}\n")
                 if event.train_perplexity is not None:
                     # d2l's closing line, then its closing predictions.
                     self.write(f"perplexity {event.train_perplexity:.1f}, {event.tokens_per_sec:.1f} "
@@ -82,6 +90,9 @@ class Output:
                         self.write(sample["text"] + "\n")
                 if event.checkpoint:
                     self.write(f"checkpoint: {event.checkpoint}\n")
+                if event.best_checkpoint:
+                    self.write(f"best: {event.best_checkpoint} (epoch {event.best_epoch}, "
+                               f"val loss {event.best_val_loss:.4f} nats)\n")
 
 
 def format_seconds(seconds: float) -> str:
@@ -128,13 +139,21 @@ def _run_train(config: TrainConfig, out: Output, resume: str | None, given: dict
     import torch
 
     from ..engine.control import TrainControl
+    from ..engine.distributed import launched_by_torchrun
     from ..engine.live import LiveRun
-    from ..engine.session import prepare_run
+    from ..engine.session import RESUME_OVERRIDES, prepare_run
     from ..engine.trainer import TrainingInputError
 
+    if launched_by_torchrun():
+        return _run_rank(config, out, resume, given)
     control = TrainControl()
     try:
         prepared = prepare_run(config, resume, given)
+        if prepared.ignored:
+            out.write(f"warning: a resumed run keeps its own {', '.join('--' + k.replace('_', '-') for k in prepared.ignored)}"
+                      f" (it may change {', '.join('--' + k.replace('_', '-') for k in RESUME_OVERRIDES)})\n", err=True)
+        if prepared.config.nproc > 1:  # checked here, trained by the ranks torchrun starts
+            return _launch_ranks(prepared, out.as_json, given, ready)
         _install_signal_handlers(control)
         finished = None
         with LiveRun(prepared.run, control) as live:
@@ -146,7 +165,9 @@ def _run_train(config: TrainConfig, out: Output, resume: str | None, given: dict
                         ready.tell("ok")
                     elif isinstance(event, ev.Finished):
                         finished = event
-            except torch.OutOfMemoryError:
+            except (torch.OutOfMemoryError, RuntimeError) as exc:
+                if not isinstance(exc, torch.OutOfMemoryError) and "allocate" not in str(exc):
+                    raise  # a bug: its traceback is what will get it fixed
                 cfg = prepared.config
                 error = ev.Error(kind="oom", message=(
                     f"out of memory on {cfg.device}: reduce --batch-size ({cfg.batch_size}), --hidden ({cfg.hidden}) "
@@ -158,12 +179,65 @@ def _run_train(config: TrainConfig, out: Output, resume: str | None, given: dict
                 return 1
     except TrainingInputError as exc:
         raise InputError(str(exc)) from None
-    if finished.status == "interrupted":
+    return _exit_status(finished, out, prepared.run.path)
+
+
+def _launch_ranks(prepared, as_json: bool, given: dict, ready) -> int:
+    from ..engine.distributed import run_torchrun
+    from ..engine.launch import option_arguments
+    new_folder = None if given.get("resume") else str(prepared.run.path)  # every rank writes to one folder
+    arguments = option_arguments({**given, "nproc": prepared.config.nproc, "run_dir": new_folder})
+    ready.tell("ok")
+    return run_torchrun(prepared.config.nproc, arguments + (["--json"] if as_json else []))
+
+
+def _exit_status(finished: ev.Finished, out: Output | None, run_path) -> int:
+    """0, 1 when diverged, 128 + the signal when interrupted (said on stderr, with how to resume)."""
+    if finished.status == "interrupted" and out is not None:
         where = f"checkpoint: {finished.checkpoint}" if finished.checkpoint else "no epoch had completed"
         out.write(f"interrupted by {finished.reason} after epoch {finished.epoch}; {where}; "
-                  f"resume with: rnn-tui train --resume {prepared.run.path}\n", err=True)
-        return 128 + int(getattr(signal, finished.reason, 2))
-    return 1 if finished.status == "diverged" else 0
+                  f"resume with: rnn-tui train --resume {run_path}\n", err=True)
+    if finished.status == "interrupted":
+        return 128 + int(getattr(signal, finished.reason or "", signal.SIGTERM))
+    return 1 if finished.status in ("diverged", "unwritable") else 0
+
+
+def _run_rank(config: TrainConfig, out: Output, resume: str | None, given: dict) -> int:
+    """One rank of a torchrun launch: rank 0 is the run as one process would be; the others train quietly."""
+    from ..engine.control import TrainControl
+    from ..engine.device import resolve_device
+    from torch.distributed import DistError
+
+    from ..engine.distributed import join_world, leave_world
+    from ..engine.live import LiveRun
+    from ..engine.session import prepare_run
+    from ..engine.trainer import TrainingInputError
+
+    control = TrainControl()
+    try:
+        world = join_world(resolve_device(config.device).type)
+        prepared = prepare_run(config, resume, given)
+        prepared.config.nproc = world.size  # the record says how it trained, however it was launched
+        _install_signal_handlers(control)
+        finished = None
+        if not world.main:
+            finished = [e for e in prepared.events(control, world) if isinstance(e, ev.Finished)][-1]
+            return _exit_status(finished, None, prepared.run.path)
+        with LiveRun(prepared.run, control) as live:
+            for event in prepared.events(control, world):
+                live.record(event)
+                out.event(event)
+                if isinstance(event, ev.Finished):
+                    finished = event
+        return _exit_status(finished, out, prepared.run.path)
+    except (TrainingInputError, ValueError) as exc:
+        raise InputError(str(exc)) from None
+    except DistError as exc:  # a rank died or the network between them failed: the run cannot go on
+        out.write(f"error: another process of this run failed ({str(exc).splitlines()[0][:160]}); the checkpoint "
+                  f"of the last completed epoch is kept for --resume\n", err=True)
+        return 1
+    finally:
+        leave_world()
 
 
 def run_detached(config: TrainConfig, as_json: bool, given: dict) -> int:
@@ -239,9 +313,11 @@ def run_control(run: str, command: str, options: dict, timeout_s: float) -> int:
 
 
 def run_generate(path: str, prefix: str | None, length: int, temperature: float, top_k: int, seed: int,
-                 device: str, kernels: str = "auto") -> int:
-    if length < 1 or temperature < 0 or top_k < 0:
-        raise InputError("--length must be ≥ 1, --temperature ≥ 0 and --top-k ≥ 0")
+                 device: str, kernels: str = "auto", which: str = "best") -> int:
+    if not (1 <= length <= 1_000_000 and math.isfinite(temperature) and temperature >= 0 and top_k >= 0
+            and 0 <= seed < 2**32):
+        raise InputError("--length must be 1 to 1,000,000, --temperature a number ≥ 0, --top-k ≥ 0 "
+                         "and --seed 0 to 4,294,967,295")
     from ..engine.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
     from ..engine.device import resolve_device
     from ..engine.generation import generate_text
@@ -252,30 +328,24 @@ def run_generate(path: str, prefix: str | None, length: int, temperature: float,
         problem = kernels_problem(kernels, target)
         if problem:
             raise InputError(problem)
-        model, vocab, config = model_from_checkpoint(load_checkpoint(path), target, kernels)
+        model, vocab, config = model_from_checkpoint(load_checkpoint(path, which=which), target, kernels)
         pieces = generate_text(model, vocab, prefix or config.prefix, length, preprocess=config.preprocess or "raw",
                                tokens=config.tokens, temperature=temperature, top_k=top_k, seed=seed, device=target)
         out = Output(as_json=False)
         for piece in pieces:
             out.write(piece)
+            if not out.alive:  # the reader went away (`| head`): stop generating for nobody
+                _quiet_stdout()
+                return 0
         out.write("\n")
     except (CheckpointError, ValueError) as exc:
         raise InputError(str(exc)) from None
     return 0
 
 
-def corpora_table() -> str:
-    """The registry as a table that fits 80 columns; origins and options follow it, one per line."""
-    from ..corpora import REGISTRY
-    from ..corpora.download import data_dir
-    rows = [("name", "offline", "preprocess", "description")]
-    rows += [(s.name, "yes" if s.available() else "download", s.preprocess, s.description) for s in REGISTRY.values()]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[3]]) for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in (*widths, len("description"))))
-    lines += ["", "Origins and licences:"]
-    lines += [f"  {s.name}: {s.origin} ({s.licence})" for s in REGISTRY.values()]
-    lines += ["", "Options (defaults shown):"]
-    lines += [f"  --corpus {s.name}:{s.options}" for s in REGISTRY.values() if s.options]
-    lines += ["", f"Any UTF-8 file: --corpus-file PATH. Downloads are cached in $RNN_TUI_DATA (now: {data_dir()})."]
-    return "\n".join(lines)
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null: its closed pipe would otherwise cost a warning at exit."""
+    import os
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

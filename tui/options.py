@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import click
 
-from ..engine.config import (ACTIVATIONS, AUTOCAST_MODES, INPUT_KINDS, KERNELS, MODEL_NAMES, OPTIMIZERS,
-                                   PREPROCESS_MODES, SAMPLERS, SCRATCH_PATHS, TOKEN_KINDS, TrainConfig)
+from ..engine.config import (ACTIVATIONS, AUTOCAST_MODES, INPUT_KINDS, KERNELS, LR_SCHEDULES, MODEL_NAMES,
+                                   OPTIMIZERS, PREPROCESS_MODES, SAMPLERS, SCRATCH_PATHS, TOKEN_KINDS, TrainConfig)
+from ..engine.presets import PRESETS, preset_values
+from ..engine.schedule import parse_duration
 
 _D = TrainConfig()
 
@@ -17,7 +19,24 @@ kernels_option = click.option(
     "--kernels", type=click.Choice(KERNELS), default=_D.kernels, show_default=True, envvar="RNN_TUI_KERNELS",
     show_envvar=True, help="What the fast path runs on: auto (the fastest here), or c, onednn, torch where they run.")
 
+
+
+class Duration(click.ParamType):
+    """``90``, ``90s``, ``30m``, ``1h30m`` → seconds."""
+    name = "duration"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return float(value)
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 TRAIN_OPTIONS = [
+    click.option("--preset", type=click.Choice(list(PRESETS)), default=None,
+                 help="Fill the options from a recipe (`rnn-tui presets`); options you give win over it."),
     click.option("--corpus", default=None, metavar="NAME",
                  help=f"A named corpus (`rnn-tui corpora`), e.g. markov:order=2,seed=0. [default: {_D.corpus}]"),
     click.option("--corpus-file", type=click.Path(), default=None, help="Train on any UTF-8 text file."),
@@ -38,7 +57,8 @@ TRAIN_OPTIONS = [
     click.option("--model", type=click.Choice(MODEL_NAMES), default=_D.model, show_default=True),
     click.option("--hidden", type=int, default=_D.hidden, show_default=True),
     click.option("--layers", type=int, default=_D.layers, show_default=True, help="Concise models only."),
-    click.option("--dropout", type=float, default=_D.dropout, show_default=True, help="Concise models only."),
+    click.option("--dropout", type=float, default=_D.dropout, show_default=True,
+                 help="Concise models: on the embedding, between layers and before the output layer."),
     click.option("--activation", type=click.Choice(ACTIVATIONS), default=_D.activation, show_default=True,
                  help="scratch-rnn only."),
     click.option("--path", "path", type=click.Choice(SCRATCH_PATHS), default=_D.path, show_default=True,
@@ -53,9 +73,27 @@ TRAIN_OPTIONS = [
     click.option("--sampler", type=click.Choice(SAMPLERS), default=_D.sampler, show_default=True),
     click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=_D.optimizer, show_default=True),
     click.option("--lr", type=float, default=_D.lr, show_default=True),
+    click.option("--weight-decay", type=float, default=_D.weight_decay, show_default=True,
+                 help="adamw: decoupled weight decay; sgd, adam: an L2 penalty."),
+    click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default=_D.lr_schedule, show_default=True,
+                 help="Set per minibatch: cosine down to --lr-min; step: × --lr-decay at 1/2 and 3/4 of the run."),
+    click.option("--warmup", type=int, default=_D.warmup, show_default=True,
+                 help="Minibatches of linear warmup to --lr."),
+    click.option("--lr-min", type=float, default=_D.lr_min, show_default=True, help="The schedule's floor."),
+    click.option("--lr-decay", type=float, default=_D.lr_decay, show_default=True,
+                 help="The step schedule's factor."),
     click.option("--epochs", type=int, default=_D.epochs, show_default=True),
+    click.option("--max-time", type=Duration(), default=None,
+                 help="Stop at the first epoch end past this much training (30m, 1h30m, 900); "
+                      "a schedule is planned over it."),
+    click.option("--patience", type=int, default=_D.patience, show_default=True,
+                 help="Stop when validation loss has not improved for N epochs; 0 = never."),
+    click.option("--eval-every", type=int, default=_D.eval_every, show_default=True,
+                 help="Epochs between validations (the last is always validated)."),
     click.option("--clip", type=float, default=_D.clip, show_default=True, help="Global-norm clip θ; 0 = off."),
     click.option("--device", default=_D.device, show_default=True, help="auto|cpu|cuda|cuda:N|mps"),
+    click.option("--nproc", type=int, default=_D.nproc, show_default=True,
+                 help="Train in N processes (torchrun, DDP; one GPU each on CUDA); --batch-size stays global."),
     click.option("--seed", type=int, default=_D.seed, show_default=True),
     click.option("--prefix", default=None, help="Prompt for samples. [default: the corpus's, else 'time traveller']"),
     click.option("--sample-every", type=int, default=_D.sample_every, show_default=True,
@@ -76,10 +114,16 @@ def train_options(func):
     return func
 
 
-def config_from_options(options: dict) -> TrainConfig:
-    """A ``TrainConfig`` from parsed options (``None`` keeps the corpus-dependent defaults open)."""
+def config_from_options(options: dict, given: set[str] | None = None) -> TrainConfig:
+    """A ``TrainConfig`` from parsed options (``None`` keeps the corpus-dependent defaults open).
+
+    With ``--preset``, the preset's values replace the defaults; the options in ``given`` (typed by
+    the user) win over the preset."""
     values = {k: v for k, v in options.items() if k in TrainConfig.__dataclass_fields__ and v is not None}
-    config = TrainConfig(**values)
-    if options.get("prefix") is None:
+    if options.get("preset"):
+        chosen = preset_values(options["preset"])
+        values.update({k: v for k, v in chosen.items() if given is None or k not in given})
+    config = TrainConfig(**values)  # a --corpus-file given wins over a preset's corpus: it is read first
+    if values.get("prefix") is None:
         config.prefix = ""  # filled from the corpus once it is known
     return config

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 
+from rich.text import Text
+
 from ..engine import events as ev
 from ..engine.config import TrainConfig
 from ..engine.runs import RunDir
@@ -31,7 +33,7 @@ class RunView:
         events, info = message.events, message.info
         self.run_dir = str(info.path)
         # which run the screen shows stays in sight: the event log scrolls its "attached" line away
-        self.query_one(PerplexityChart).border_subtitle = info.path.name + (" · attached" if self.attach_path else "")
+        self.query_one(PerplexityChart).border_subtitle = Text(info.path.name + (" · attached" if self.attach_path else ""))
         start = next((event for event in reversed(events) if isinstance(event, ev.Start)), None)
         points = epoch_points(events, RunDir(info.path))
         if start:
@@ -85,14 +87,17 @@ class RunView:
                 if time.monotonic() - self._progress_shown_at < self.PROGRESS_DISPLAY_INTERVAL_S:
                     return
                 self._progress_shown_at = time.monotonic()
-                progress.show_progress(event.epoch, self.epochs, event.batch, event.batches, event.tokens_per_sec)
+                progress.show_progress(event.epoch, self.epochs, event.batch, event.batches, event.tokens_per_sec,
+                                       lr=self._moving_lr(event.lr))
             case ev.Epoch():
                 self._memory(event.memory)
                 if not replay:
                     self.query_one(PerplexityChart).add_point(event.epoch, event.train_perplexity,
                                                               event.val_perplexity)
-                progress.show_progress(event.epoch, event.epochs, 1, 1, event.tokens_per_sec, event.eta_s)
-                val = f", val {event.val_perplexity:.3f}" if event.val_perplexity is not None else ""
+                progress.show_progress(event.epoch, event.epochs, 1, 1, event.tokens_per_sec, event.eta_s,
+                                       self._moving_lr(event.lr))
+                val = (f", val {event.val_perplexity:.3f} ({event.val_loss:.3f} nats)"
+                       if event.val_loss is not None else "")
                 self.log_event(f"epoch {event.epoch}: perplexity {event.train_perplexity:.3f}{val}")
             case ev.Sample():
                 title = f"epoch {event.epoch}" + (" (on demand)" if event.on_demand else "")
@@ -108,6 +113,8 @@ class RunView:
                     self.save_requested = False
                     outcome = "" if event.ok else f" FAILED: {event.error}"
                     self.log_event(f"checkpoint of epoch {event.epoch}{outcome} in {event.path}")
+            case ev.WriteFailed():
+                self.log_event(f"cannot write {event.path} ({event.error}); training goes on")
             case ev.Diverged():
                 self.log_event(f"diverged at epoch {event.epoch} (loss {event.loss}); "
                                f"kept epoch {event.restored_epoch}'s weights")
@@ -116,6 +123,11 @@ class RunView:
                 self.training_paused = False
                 ppl = f", perplexity {event.train_perplexity:.3f}" if event.train_perplexity is not None else ""
                 progress.set_status(f"{event.status}: epoch {event.epoch}/{self.epochs}{ppl}")
+                if event.status in ("early-stopped", "time-up", "unwritable"):
+                    self.log_event(f"{event.status}: {event.reason}")
+                if event.best_epoch is not None:
+                    self.log_event(f"best: epoch {event.best_epoch}, val loss {event.best_val_loss:.4f} nats"
+                                   + (f" in {event.best_checkpoint}" if event.best_checkpoint else ""))
                 for sample in event.samples:
                     self.query_one(GenerationPane).add_sample(f"final: {sample['prefix']}", sample["text"])
                 if event.checkpoint:
@@ -124,6 +136,8 @@ class RunView:
                 self.run_finished = True
                 progress.set_status(f"error: {event.message}")
                 self.log_event(f"error: {event.message}")
+                if not replay:  # the whole message, wrapped: the status line cuts it at the edge
+                    self.notify(event.message, title="the run failed", severity="error", markup=False, timeout=15)
 
     def _show_start(self, event: ev.Start, history: list[dict]) -> None:
         self.epochs = event.config.get("epochs", self.epochs)
@@ -137,6 +151,11 @@ class RunView:
         floor = f", floor {event.floor_perplexity:.3f}" if event.floor_perplexity else ""
         self.log_event(f"start: {event.corpus.get('name')}, vocab {event.vocab_size}, "
                        f"{event.num_parameters:,} parameters{floor}; run {self.run_dir}")
+
+    def _moving_lr(self, lr: float | None) -> float | None:
+        """The rate, shown only when a schedule or warmup moves it."""
+        moving = self.train_config.lr_schedule != "constant" or self.train_config.warmup > 0
+        return lr if moving else None
 
     def _memory(self, memory: dict | None) -> None:
         if memory:

@@ -136,7 +136,7 @@ class RunsScreen(Screen):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         summary = self.summary(event.row_key.value)
         if summary is None or summary.status in ("not a run", "corrupt"):
-            self.notify(f"{summary.name if summary else 'this'} is not a run that can be opened", severity="warning")
+            self.notify(f"{summary.name if summary else 'this'} is not a run that can be opened", severity="warning", markup=False)
             return
         self.dismiss(summary.path)  # the dashboard opens it
 
@@ -156,7 +156,7 @@ class RunsScreen(Screen):
         if summary is None:
             return
         if summary.status == "live":
-            self.notify(f"{summary.name} is training: stop it before deleting it", severity="error")
+            self.notify(f"{summary.name} is training: stop it before deleting it", severity="error", markup=False)
             return
 
         def answered(yes: bool | None) -> None:
@@ -165,10 +165,10 @@ class RunsScreen(Screen):
             try:
                 delete_run(summary.path)
             except (ValueError, OSError) as exc:
-                self.notify(str(exc), severity="error")
+                self.notify(str(exc), severity="error", markup=False)
             else:
                 self.marked.discard(summary.path)
-                self.notify(f"deleted {summary.name}")
+                self.notify(f"deleted {summary.name}", markup=False)
             self.refresh_runs()
         self.app.push_screen(ConfirmDelete(summary.name, summary.size_bytes), answered)
 

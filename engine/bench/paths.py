@@ -20,7 +20,7 @@ from ..kernels import stepper_for
 from ..models import build_model, detach_state
 from ..samplers import seq_data_iter_sequential
 from ..text import tokenize
-from ..trainer import train_minibatch
+from ..steps import train_minibatch
 from ..vocab import Vocab
 from .timing_process import RNN_TUI, TEXTBOOK
 

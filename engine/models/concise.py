@@ -29,6 +29,7 @@ class RNNModel(nn.Module):
         # nn.RNN warns when dropout is set on a single layer, where it would do nothing.
         self.rnn = _LAYERS[cell](input_size, num_hiddens, num_layers,
                                  dropout=dropout if num_layers > 1 else 0.0)
+        self.input_dropout = nn.Dropout(dropout)  # on learned embeddings only: a one-hot input is no feature map
         self.output_dropout = nn.Dropout(dropout)
         self.linear = nn.Linear(num_hiddens, vocab_size)
 
@@ -41,7 +42,7 @@ class RNNModel(nn.Module):
     def hidden_states(self, X: torch.Tensor, state):
         """X: (B, T) int64 -> (top-layer outputs after dropout: (T·B, h), state)."""
         if self.input_kind == "embedding":
-            inputs = self.embedding(X.T)  # (T, B, h)
+            inputs = self.input_dropout(self.embedding(X.T))  # (T, B, h)
         else:
             inputs = F.one_hot(X.T, self.vocab_size).to(self.linear.weight.dtype)  # (T, B, V)
         hx = state if self.cell == "lstm" else state[0]

@@ -1,29 +1,41 @@
-"""The hyperparameter form: every field validated inline by ``TrainConfig.errors``."""
+"""The hyperparameter form: every field validated inline by ``TrainConfig.errors``; a preset fills it."""
 from __future__ import annotations
 
 from dataclasses import fields
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 
-from ...engine.config import AUTOCAST_MODES, MODEL_NAMES, OPTIMIZERS, SAMPLERS, TrainConfig
+from ...engine.config import AUTOCAST_MODES, LR_SCHEDULES, MODEL_NAMES, OPTIMIZERS, SAMPLERS, TrainConfig
+from ...engine.presets import PRESETS, preset_values
+from ...engine.schedule import format_duration, parse_duration
 
+NO_PRESET = "(none)"
 # (config field, label, choices or None for free text)
 FIELDS = [
+    ("preset", "preset (fills the form)", (NO_PRESET, *PRESETS)),
     ("corpus", "corpus (name or path)", None),
     ("model", "model", MODEL_NAMES),
     ("hidden", "hidden size", None),
     ("layers", "layers", None),
+    ("dropout", "dropout (concise models)", None),
     ("autocast", "autocast (concise models)", AUTOCAST_MODES),
     ("batch_size", "batch size", None),
     ("num_steps", "steps", None),
     ("sampler", "sampler", SAMPLERS),
     ("optimizer", "optimizer", OPTIMIZERS),
     ("lr", "learning rate", None),
+    ("lr_schedule", "lr schedule", LR_SCHEDULES),
+    ("warmup", "warmup (minibatches)", None),
+    ("weight_decay", "weight decay", None),
     ("epochs", "epochs", None),
+    ("max_time", "time budget (30m; empty = none)", None),
+    ("patience", "patience (epochs; 0 = off)", None),
     ("clip", "clip θ (0 = off)", None),
     ("device", "device", None),
+    ("nproc", "processes (torchrun)", None),
     ("seed", "seed", None),
     ("prefix", "prefix", None),
     ("temperature", "temperature (0 = greedy)", None),
@@ -50,6 +62,10 @@ class ConfigForm(VerticalScroll):
     def _initial(self, name: str):
         if name == "corpus":
             return self.base.corpus_file or self.base.corpus
+        if name == "preset":
+            return self.base.preset if self.base.preset in PRESETS else NO_PRESET
+        if name == "max_time":
+            return format_duration(self.base.max_time) if self.base.max_time else ""
         value = getattr(self.base, name)
         return "" if value is None else value
 
@@ -66,6 +82,15 @@ class ConfigForm(VerticalScroll):
                 if not raw:
                     problems[name] = "must not be empty"
                 continue
+            if name == "preset":
+                config.preset = None if raw == NO_PRESET else raw
+                continue
+            if name == "max_time":
+                try:
+                    config.max_time = parse_duration(raw) if raw else 0.0
+                except ValueError:
+                    problems[name] = "must be a duration such as 30m or 1h30m"
+                continue
             try:
                 setattr(config, name, _parse(raw, _TYPES[name]))
             except ValueError:
@@ -75,7 +100,7 @@ class ConfigForm(VerticalScroll):
                 problems.setdefault(name, reason)
         for name, _label, _choices in FIELDS:
             error = self.query_one(f"#error-{name}", Static)
-            error.update(problems.get(name, ""))
+            error.update(Text(problems.get(name, "")))  # a reason quotes what was typed: never markup
             error.set_class(name in problems, "-visible")
             self.query_one(f"#field-{name}").set_class(name in problems, "-invalid")
         return config, problems
@@ -86,6 +111,10 @@ class ConfigForm(VerticalScroll):
         for name, _label, choices in FIELDS:
             value = self._initial(name)
             self.query_one(f"#field-{name}").value = value if choices else str(value)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "field-preset" and event.value in PRESETS and event.value != self.base.preset:
+            self.load(TrainConfig.from_dict({**self.base.to_dict(), "corpus_file": None, **preset_values(event.value)}))
 
     def set_enabled(self, enabled: bool) -> None:
         for widget in self.query("Input, Select"):

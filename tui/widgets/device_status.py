@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import psutil
+from rich.text import Text
 from textual.widgets import Static
 
 try:  # optional: nvidia-ml-py, for GPU utilisation
@@ -66,4 +67,4 @@ class DeviceStatus(Static):
                 self._process = None
         else:
             parts.append("idle")
-        self.update("\n".join(parts), layout=False)  # a fixed-size panel: no relayout every refresh
+        self.update(Text("\n".join(parts)), layout=False)  # a fixed-size panel: no relayout every refresh

@@ -1,4 +1,6 @@
-"""The perplexity chart: train and validation per epoch, and the corpus's floor when it has one."""
+"""The perplexity chart: train and validation per epoch, and the corpus's floor when it has one.
+
+It holds perplexities; shown as loss (ctrl+n), each is its logarithm, the cross-entropy in nats."""
 from __future__ import annotations
 
 import math
@@ -26,6 +28,7 @@ class PerplexityChart(PlotextPlot):
         self.val: list[float | None] = []
         self.floor: float | None = None
         self.log_scale = False
+        self.show_loss = False  # the field's metric: nats, ln(perplexity)
         self.total_epochs = 0  # the x axis spans the whole run from the start
         self._redraws = Coalesced(self, self.REDRAW_INTERVAL_S, self._draw)
 
@@ -55,6 +58,15 @@ class PerplexityChart(PlotextPlot):
         self.log_scale = not self.log_scale
         self.redraw()
 
+    def toggle_loss(self) -> None:
+        self.show_loss = not self.show_loss
+        self.redraw()
+
+    def _shown(self, values: list) -> list:
+        if not self.show_loss:
+            return values
+        return [math.log(v) if v is not None and math.isfinite(v) and v > 0 else None for v in values]
+
     def _downsampled(self, values: list) -> tuple[list, list]:
         """At most about one point per column: redraws stay cheap however long the run."""
         width = max(10, self.size.width - 10)
@@ -72,27 +84,28 @@ class PerplexityChart(PlotextPlot):
     def _draw(self) -> None:
         plt = self.plt
         plt.clear_figure()
-        plt.title("perplexity" + (" (log)" if self.log_scale else ""))
+        plt.title(("loss (nats)" if self.show_loss else "perplexity") + (" (log)" if self.log_scale else ""))
         plt.xlabel("epoch")
         marker = "*" if self.ascii_only else "braille"
         plt.yscale("log" if self.log_scale else "linear")
-        if self.floor:
-            plt.hline(self.floor, "green")
+        train, val = self._shown(self.train), self._shown(self.val)
+        floor = (math.log(self.floor) if self.show_loss else self.floor) if self.floor and self.floor > 1 else None
+        if floor:
+            plt.hline(floor, "green")
             if not self.log_scale:  # plotext 5.3 fails to place the legend on a log axis given ylim
-                top = max([v for v in self.train + self.val if v is not None and math.isfinite(v)],
-                          default=self.floor * 2)
-                plt.ylim(self.floor * 0.9, max(top, self.floor * 1.1))  # keep the floor off the frame
-        x, y = self._downsampled(self.train)
+                top = max([v for v in train + val if v is not None and math.isfinite(v)], default=floor * 2)
+                plt.ylim(floor * 0.9, max(top, floor * 1.1))  # keep the floor off the frame
+        x, y = self._downsampled(train)
         if x:
             plt.plot(x, y, label="train", marker=marker, color="cyan")
-        xv, yv = self._downsampled(self.val)
+        xv, yv = self._downsampled(val)
         if xv:
             plt.plot(xv, yv, label="val", marker="o" if self.ascii_only else marker, color="orange")
         if self.total_epochs > 1:
             plt.xlim(1, self.total_epochs)
         if not x:  # an empty frame before the first epoch: the run's epochs, no made-up values
-            plt.plot([1], [self.floor or 1], marker=" ")
-            if not self.floor:
+            plt.plot([1], [floor or 1], marker=" ")
+            if not floor:
                 plt.yticks([])
             if self.total_epochs <= 1:
                 plt.xticks([])
