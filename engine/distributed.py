@@ -79,8 +79,11 @@ def join_world(device_type: str) -> World:
     return World(dist.get_rank(), dist.get_world_size(), local_rank, backend)
 
 
-def leave_world() -> None:
+def leave_world(finished: bool = True) -> None:
+    """Leave the process group; ``finished``: every rank reached the end, so they leave together."""
     if dist.is_initialized():
+        if finished:
+            dist.barrier()  # no rank tears its connections down while another still talks to it
         dist.destroy_process_group()
 
 

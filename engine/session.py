@@ -66,10 +66,12 @@ class PreparedRun:
         return recorded_run(trainer, self.run, resumed=self.resume_state is not None)
 
 
-def prepare_run(config: TrainConfig, resume: str | None = None, overrides: dict | None = None) -> PreparedRun:
+def prepare_run(config: TrainConfig, resume: str | None = None, overrides: dict | None = None,
+                claim_folder: bool = True) -> PreparedRun:
     """The run ``config`` describes, or the one ``resume`` (a checkpoint or run folder) continues with
     ``overrides`` (the options the user gave; only ``RESUME_OVERRIDES`` apply). TrainingInputError,
-    one line for the user, for anything that cannot run."""
+    one line for the user, for anything that cannot run. ``claim_folder`` False: a rank of a torchrun
+    launch other than 0, which trains beside rank 0 and never looks at the folder rank 0 writes."""
     state = None
     if resume:
         try:
@@ -89,6 +91,8 @@ def prepare_run(config: TrainConfig, resume: str | None = None, overrides: dict 
         raise TrainingInputError(problem)
     if state is None:
         run = RunDir(config.run_dir or default_run_dir(config.model))
+        if not claim_folder:
+            return PreparedRun(config, corpus, run)
         try:
             taken = any(path.exists() for path in (run.config_path, run.metrics_path, run.checkpoint_path))
         except OSError as exc:  # a name too long, a component that is a file

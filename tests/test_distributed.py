@@ -111,6 +111,19 @@ def test_every_model_trains_under_ddp_as_in_one_process(tmp_path, model):
     assert_same_curves(metrics(train(tmp_path, "one", options)), metrics(train(tmp_path, "two", options, "--nproc", "2")))
 
 
+def test_a_detached_launch_returns_once_rank_0_trains_and_is_steered_like_any_run(tmp_path):
+    from rnn_tui.engine.watch import run_info
+    run = tmp_path / "run"
+    started = rnn_tui("train", *SCRATCH, "--corpus", "markov:length=60000", "--epochs", "500", "--nproc", "2",
+                      "--run-dir", str(run), "--detach")  # as the dashboard starts every run
+    assert started.returncode == 0, started.stderr
+    assert run_info(run).state == "live" and run_info(run).status["state"] != "starting"
+    assert rnn_tui("control", str(run), "pause").returncode == 0
+    assert rnn_tui("control", str(run), "stop").returncode == 0
+    wait_for(lambda: run_info(run).state == "finished", 60, "the ranks to end")
+    assert run_info(run).outcome == "stopped"
+
+
 def test_a_batch_that_does_not_divide_among_the_processes_is_refused(tmp_path):
     result = rnn_tui("train", *SCRATCH, "--epochs", "1", "--nproc", "3", "--run-dir", str(tmp_path / "r"))
     assert result.returncode == 2 and "--nproc must divide --batch-size 8" in result.stderr

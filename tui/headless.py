@@ -183,12 +183,30 @@ def _run_train(config: TrainConfig, out: Output, resume: str | None, given: dict
 
 
 def _launch_ranks(prepared, as_json: bool, given: dict, ready) -> int:
+    """``--nproc N``: checked here, trained by the ranks torchrun starts; ``ready`` is told once rank 0 trains."""
+    import threading
+
     from ..engine.distributed import run_torchrun
     from ..engine.launch import option_arguments
+    from ..engine.watch import run_info
     new_folder = None if given.get("resume") else str(prepared.run.path)  # every rank writes to one folder
     arguments = option_arguments({**given, "nproc": prepared.config.nproc, "run_dir": new_folder})
-    ready.tell("ok")
-    return run_torchrun(prepared.config.nproc, arguments + (["--json"] if as_json else []))
+    ended = threading.Event()
+
+    def tell_once_rank_0_trains() -> None:
+        while not ended.wait(0.1):
+            info = run_info(prepared.run.path)
+            if info.state == "live" and info.status.get("state") != "starting" or info.state == "finished":
+                ready.tell("ok")
+                return
+        ready.tell(f"its processes ended before training: see {prepared.run.log_path}")
+    watcher = threading.Thread(target=tell_once_rank_0_trains, daemon=True)
+    watcher.start()
+    try:
+        return run_torchrun(prepared.config.nproc, arguments + (["--json"] if as_json else []))
+    finally:
+        ended.set()
+        watcher.join()
 
 
 def _exit_status(finished: ev.Finished, out: Output | None, run_path) -> int:
@@ -204,22 +222,22 @@ def _exit_status(finished: ev.Finished, out: Output | None, run_path) -> int:
 
 def _run_rank(config: TrainConfig, out: Output, resume: str | None, given: dict) -> int:
     """One rank of a torchrun launch: rank 0 is the run as one process would be; the others train quietly."""
-    from ..engine.control import TrainControl
-    from ..engine.device import resolve_device
     from torch.distributed import DistError
 
+    from ..engine.control import TrainControl
+    from ..engine.device import resolve_device
     from ..engine.distributed import join_world, leave_world
     from ..engine.live import LiveRun
     from ..engine.session import prepare_run
     from ..engine.trainer import TrainingInputError
 
     control = TrainControl()
+    finished = None
     try:
         world = join_world(resolve_device(config.device).type)
-        prepared = prepare_run(config, resume, given)
+        prepared = prepare_run(config, resume, given, claim_folder=world.main)  # rank 0 owns the folder
         prepared.config.nproc = world.size  # the record says how it trained, however it was launched
         _install_signal_handlers(control)
-        finished = None
         if not world.main:
             finished = [e for e in prepared.events(control, world) if isinstance(e, ev.Finished)][-1]
             return _exit_status(finished, None, prepared.run.path)
@@ -237,7 +255,7 @@ def _run_rank(config: TrainConfig, out: Output, resume: str | None, given: dict)
                   f"of the last completed epoch is kept for --resume\n", err=True)
         return 1
     finally:
-        leave_world()
+        leave_world(finished=finished is not None)  # together when every rank got to the end
 
 
 def run_detached(config: TrainConfig, as_json: bool, given: dict) -> int:
