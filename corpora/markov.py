@@ -37,11 +37,16 @@ class MarkovSpec:
             except ValueError:
                 raise CorpusError(f"markov option {key} needs a number, got {raw!r}") from None
         spec = cls(**values)
-        if not (1 <= spec.order <= 6 and 2 <= spec.alphabet <= len(ALPHABET) and spec.length >= 1000
-                and spec.concentration > 0 and spec.alphabet ** spec.order <= 200_000):
-            raise CorpusError("markov needs 1 ≤ order ≤ 6, 2 ≤ alphabet ≤ 26, length ≥ 1000, "
-                              "concentration > 0")
+        # bounds that keep building the chain to seconds: its table and its text grow without limit otherwise
+        if not (1 <= spec.order <= 6 and 2 <= spec.alphabet <= len(ALPHABET) and 1000 <= spec.length <= MAX_LENGTH
+                and spec.concentration > 0 and spec.alphabet ** (spec.order + 1) <= MAX_TABLE):
+            raise CorpusError(f"markov needs 1 ≤ order ≤ 6, 2 ≤ alphabet ≤ 26, 1,000 ≤ length ≤ {MAX_LENGTH:,}, "
+                              f"concentration > 0, and alphabet^(order+1) ≤ {MAX_TABLE:,} (its transition table)")
         return spec
+
+
+MAX_LENGTH = 5_000_000
+MAX_TABLE = 200_000
 
 
 class MarkovChain:

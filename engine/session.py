@@ -130,6 +130,17 @@ def recorded_run(trainer: Trainer, run: RunDir, resumed: bool = False) -> Iterat
         failing.discard(name)
         return True
 
+    def folder_back() -> Iterator[ev.Event]:
+        """A run folder deleted while the run trains is made again: what comes next is kept."""
+        if run.path.is_dir() or not started:
+            return
+        try:
+            run.create(trainer.config.to_dict())
+        except OSError:
+            return  # the write that follows fails, and says why
+        yield ev.WriteFailed(path=str(run.path), error="the folder was deleted while the run trained: made again; "
+                                                       "its files until then and its control socket are gone")
+
     def checkpoint(force: bool = False) -> Iterator[ev.Event]:
         nonlocal saved_epoch
         state = trainer.checkpoint_state()
@@ -149,9 +160,13 @@ def recorded_run(trainer: Trainer, run: RunDir, resumed: bool = False) -> Iterat
         return True
 
     events = trainer.run()
+    started = False
     try:
         for event in events:
+            if not isinstance(event, ev.Progress):
+                yield from folder_back()
             if isinstance(event, ev.Start):
+                started = True
                 event.run_dir = str(run.path)
                 if resumed:
                     run.truncate_metrics(event.start_epoch)

@@ -32,7 +32,7 @@ from .models import detach_state, model_for
 from .samplers import make_batches, min_tokens_for, split_train_val
 from .schedule import format_duration, learning_rate, planned_steps
 from .steps import evaluate_loss, make_optimizer, train_minibatch
-from .text import tokenize
+from .text import tokenize, tokenize_prefix
 from .vocab import Vocab
 
 
@@ -86,6 +86,9 @@ class Trainer:
             keep_freed_memory()  # see allocator.py: minibatches stop faulting their buffers back in
         torch.manual_seed(cfg.seed)
         self.rng = random.Random(cfg.seed)
+        if not tokenize_prefix(cfg.prefix, cfg.preprocess or "raw", cfg.tokens):
+            raise TrainingInputError(f"--prefix {cfg.prefix!r} holds no token after {cfg.preprocess or 'raw'} "
+                                     f"preprocessing: give it a letter or a word the text has")
         tokens = tokenize(self.text, cfg.preprocess or "raw", cfg.tokens)
         if cfg.max_tokens:
             tokens = tokens[: cfg.max_tokens]
@@ -214,7 +217,8 @@ class Trainer:
         samples = []
         if last and self.world.main:
             samples = [{"prefix": p, "text": self._predict(p, cfg.sample_length)}
-                       for p in _closing_prefixes(cfg.prefix)]
+                       for p in _closing_prefixes(cfg.prefix)
+                       if tokenize_prefix(p, cfg.preprocess or "raw", cfg.tokens)]  # "... !!!": not "!!!"
         if status == "interrupted":
             reason = self.control.stop_reason
         yield ev.Finished(status=status, epoch=epoch, train_perplexity=last.get("train_perplexity"),
@@ -346,7 +350,11 @@ class Trainer:
         prefix = prefix or cfg.prefix
         temperature = cfg.temperature if temperature is None else temperature
         # Seeded by epoch: samples are reproducible and never consume the training RNG.
-        text = self._predict(prefix, length or cfg.sample_length, temperature, top_k, seed=cfg.seed * 100003 + epoch)
+        try:
+            text = self._predict(prefix, length or cfg.sample_length, temperature, top_k,
+                                 seed=cfg.seed * 100003 + epoch)
+        except ValueError as exc:  # a prefix asked for now that holds no token: said, and training goes on
+            text = f"(no sample: {exc})"
         return ev.Sample(epoch=epoch, prefix=prefix, text=text, temperature=temperature, on_demand=on_demand)
 
 

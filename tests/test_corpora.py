@@ -130,6 +130,12 @@ def test_invalid_utf8_can_be_replaced_or_decoded_otherwise(tmp_path):
     assert load_file_corpus(str(path), encoding="latin-1").text == "café"
 
 
+@pytest.mark.parametrize("options", ["alphabet=26,order=4", "alphabet=8,order=6", "length=100000000"])
+def test_a_markov_chain_too_big_to_build_in_seconds_is_refused_naming_the_limit(options):
+    with pytest.raises(CorpusError, match=r"length ≤ 5,000,000.*alphabet\^\(order\+1\) ≤ 200,000"):
+        load_corpus(f"markov:{options}")
+
+
 def test_utf16_text_is_text_when_its_encoding_is_named(tmp_path):
     path = tmp_path / "wide.txt"
     path.write_bytes("time traveller".encode("utf-16"))

@@ -217,3 +217,18 @@ def test_a_disk_full_from_the_start_ends_the_run_after_one_epoch_saying_why(smal
     result = _rnn_tui(*DISK_RUN, "--run-dir", str(small_disk / "run"), timeout=300)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "unwritable: nothing could be written" in result.stdout
+
+
+def test_a_run_folder_deleted_while_training_is_made_again_and_the_run_goes_on(tmp_path):
+    import shutil
+    run = RunDir(tmp_path / "run")
+    events = []
+    for event in recorded_run(Trainer(tiny_config(epochs=3), pattern_text()), run):
+        events.append(event.to_dict())
+        if event.event == "epoch" and event.epoch == 1:
+            shutil.rmtree(run.path)  # as a careless `rm -r runs/…` would
+    told = [e for e in events if e["event"] == "write_failed"]
+    assert len(told) == 1 and told[0]["path"] == str(run.path) and "made again" in told[0]["error"]
+    assert events[-1]["status"] == "completed" and load_checkpoint(run.path)["epoch"] == 3
+    assert run.read_config()["epochs"] == 3
+    assert [json.loads(line)["epoch"] for line in run.metrics_path.read_text().splitlines()] == [2, 3]

@@ -162,3 +162,16 @@ def test_small_gru_reaches_the_markov_floor_within_3_percent():
     assert events[0]["floor_perplexity"] == corpus.floor_perplexity
     last = epochs_of(events)[-1]["val_perplexity"]
     assert corpus.floor_perplexity * 0.97 < last < corpus.floor_perplexity * 1.03, (last, corpus.floor_perplexity)
+
+
+def test_a_prefix_that_holds_no_token_is_refused_up_front_and_asked_for_later_is_only_told():
+    with pytest.raises(TrainingInputError, match="--prefix '!!! ,,,' holds no token after d2l preprocessing"):
+        run_events(Trainer(tiny_config(preprocess="d2l", tokens="word", prefix="!!! ,,,"), pattern_text()))
+    control = TrainControl()
+    control.request_sample(prefix="!?!")  # ctrl+g with such a prompt, while it trains
+    events = run_events(Trainer(tiny_config(preprocess="d2l", tokens="word", prefix="the cat !!!", epochs=1),
+                                pattern_text(), control=control))
+    asked = [e for e in events if e["event"] == "sample" and e["on_demand"]]
+    assert asked and asked[0]["text"].startswith("(no sample: the prefix '!?!' holds no token")
+    assert events[-1]["status"] == "completed"
+    assert [s["prefix"] for s in events[-1]["samples"]] == ["the cat !!!"]  # not its last "word", "!!!"
