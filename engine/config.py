@@ -168,6 +168,10 @@ class TrainConfig:
     def scratch(self) -> bool:
         return self.model.startswith("scratch-")
 
+    def lr_moves(self) -> bool:
+        """Whether a schedule or a warmup sets the rate minibatch by minibatch (else it is ``lr`` throughout)."""
+        return self.lr_schedule != "constant" or self.warmup > 0
+
 
 def _finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -113,6 +113,9 @@ def prepare_run(config: TrainConfig, resume: str | None = None, overrides: dict 
     return PreparedRun(config, corpus, RunDir(checkpoint_path.parent), state, ignored)
 
 
+UNWRITABLE = "unwritable"  # the stop reason when the run folder takes no writes
+
+
 def recorded_run(trainer: Trainer, run: RunDir, resumed: bool = False) -> Iterator[ev.Event]:
     every = trainer.config.checkpoint_every
     saved_epoch: int | None = None
@@ -214,9 +217,6 @@ def recorded_run(trainer: Trainer, run: RunDir, resumed: bool = False) -> Iterat
             for _ in checkpoint():
                 pass
         raise
-
-
-UNWRITABLE = "unwritable"  # the stop reason when the run folder takes no writes
 
 
 def _reason(exc: BaseException) -> str:

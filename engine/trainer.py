@@ -269,7 +269,6 @@ class Trainer:
         norm_sum = torch.zeros((), device=self.device, dtype=torch.float64)
         tokens_per_batch = cfg.batch_size * cfg.num_steps
         params = list(model.parameters())
-        scheduled = cfg.lr_schedule != "constant" or cfg.warmup > 0
         lr = cfg.lr
         state = None
         train_time, started = 0.0, self.clock()
@@ -294,7 +293,7 @@ class Trainer:
                 state = model.begin_state(X.shape[0], self.device)
             else:
                 state = detach_state(state)
-            if scheduled:
+            if cfg.lr_moves():
                 lr = learning_rate((epoch - 1) * len(batches) + batch, self.planned_steps, cfg.lr, cfg.lr_schedule,
                                    cfg.warmup, cfg.lr_min, cfg.lr_decay)
                 for group in self.optimizer.param_groups:

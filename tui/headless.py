@@ -56,7 +56,7 @@ class Output:
                            f"tokens, {event.batches_per_epoch} minibatches per epoch\n")
                 if event.floor_perplexity:
                     self.write(f"best achievable perplexity (floor): {event.floor_perplexity:.3f}\n")
-                self.show_lr = event.config.get("lr_schedule", "constant") != "constant" or bool(event.config.get("warmup"))
+                self.show_lr = TrainConfig.from_dict(event.config).lr_moves()
             case ev.Progress() if self.progress_on_tty:
                 self.write(f"\repoch {event.epoch}: {event.batch}/{event.batches} minibatches, perplexity "
                            f"{event.train_perplexity:.2f}, {event.tokens_per_sec:,.0f} tokens/sec ", err=True)
@@ -136,11 +136,8 @@ def _run_train(config: TrainConfig, out: Output, resume: str | None, given: dict
     if problem:
         raise InputError(problem)
     # torch loads only here, after the options have been checked.
-    import torch
-
     from ..engine.control import TrainControl
     from ..engine.distributed import launched_by_torchrun
-    from ..engine.live import LiveRun
     from ..engine.session import RESUME_OVERRIDES, prepare_run
     from ..engine.trainer import TrainingInputError
 
@@ -155,31 +152,40 @@ def _run_train(config: TrainConfig, out: Output, resume: str | None, given: dict
         if prepared.config.nproc > 1:  # checked here, trained by the ranks torchrun starts
             return _launch_ranks(prepared, out.as_json, given, ready)
         _install_signal_handlers(control)
-        finished = None
-        with LiveRun(prepared.run, control) as live:
-            try:
-                for event in prepared.events(control):
-                    live.record(event)
-                    out.event(event)
-                    if isinstance(event, ev.Start):
-                        ready.tell("ok")
-                    elif isinstance(event, ev.Finished):
-                        finished = event
-            except (torch.OutOfMemoryError, RuntimeError) as exc:
-                if not isinstance(exc, torch.OutOfMemoryError) and "allocate" not in str(exc):
-                    raise  # a bug: its traceback is what will get it fixed
-                cfg = prepared.config
-                error = ev.Error(kind="oom", message=(
-                    f"out of memory on {cfg.device}: reduce --batch-size ({cfg.batch_size}), --hidden ({cfg.hidden}) "
-                    f"or --num-steps ({cfg.num_steps}); completed epochs are in {prepared.run.path}"))
-                live.record(error)
-                if out.as_json:
-                    out.event(error)
-                out.write(f"error: {error.message}\n", err=True)
-                return 1
+        return _train_here(prepared, control, out, ready)[0]
     except TrainingInputError as exc:
         raise InputError(str(exc)) from None
-    return _exit_status(finished, out, prepared.run.path)
+
+
+def _train_here(prepared, control, out: Output, ready, world=None) -> tuple[int, bool]:
+    """The run in this process, recorded in its folder and shown: (exit status, whether it got to its end).
+    Under torchrun: rank 0."""
+    import torch
+
+    from ..engine.live import LiveRun
+    finished = None
+    with LiveRun(prepared.run, control) as live:
+        try:
+            for event in prepared.events(control, world):
+                live.record(event)
+                out.event(event)
+                if isinstance(event, ev.Start):
+                    ready.tell("ok")
+                elif isinstance(event, ev.Finished):
+                    finished = event
+        except (torch.OutOfMemoryError, RuntimeError) as exc:
+            if not isinstance(exc, torch.OutOfMemoryError) and "allocate" not in str(exc):
+                raise  # a bug: its traceback is what will get it fixed
+            cfg = prepared.config
+            error = ev.Error(kind="oom", message=(
+                f"out of memory on {cfg.device}: reduce --batch-size ({cfg.batch_size}), --hidden ({cfg.hidden}) "
+                f"or --num-steps ({cfg.num_steps}); completed epochs are in {prepared.run.path}"))
+            live.record(error)
+            if out.as_json:
+                out.event(error)
+            out.write(f"error: {error.message}\n", err=True)
+            return 1, False
+    return _exit_status(finished, out, prepared.run.path), True
 
 
 def _launch_ranks(prepared, as_json: bool, given: dict, ready) -> int:
@@ -227,27 +233,23 @@ def _run_rank(config: TrainConfig, out: Output, resume: str | None, given: dict)
     from ..engine.control import TrainControl
     from ..engine.device import resolve_device
     from ..engine.distributed import join_world, leave_world
-    from ..engine.live import LiveRun
+    from ..engine.launch import Readiness
     from ..engine.session import prepare_run
     from ..engine.trainer import TrainingInputError
 
     control = TrainControl()
-    finished = None
+    ended = False  # every rank got to its end: they leave the group together
     try:
         world = join_world(resolve_device(config.device).type)
         prepared = prepare_run(config, resume, given, claim_folder=world.main)  # rank 0 owns the folder
         prepared.config.nproc = world.size  # the record says how it trained, however it was launched
         _install_signal_handlers(control)
-        if not world.main:
-            finished = [e for e in prepared.events(control, world) if isinstance(e, ev.Finished)][-1]
-            return _exit_status(finished, None, prepared.run.path)
-        with LiveRun(prepared.run, control) as live:
-            for event in prepared.events(control, world):
-                live.record(event)
-                out.event(event)
-                if isinstance(event, ev.Finished):
-                    finished = event
-        return _exit_status(finished, out, prepared.run.path)
+        if world.main:
+            code, ended = _train_here(prepared, control, out, Readiness(None), world)
+        else:
+            last = [e for e in prepared.events(control, world) if isinstance(e, ev.Finished)][-1]
+            code, ended = _exit_status(last, None, prepared.run.path), True
+        return code
     except (TrainingInputError, ValueError) as exc:
         raise InputError(str(exc)) from None
     except DistError as exc:  # a rank died or the network between them failed: the run cannot go on
@@ -255,7 +257,7 @@ def _run_rank(config: TrainConfig, out: Output, resume: str | None, given: dict)
                   f"of the last completed epoch is kept for --resume\n", err=True)
         return 1
     finally:
-        leave_world(finished=finished is not None)  # together when every rank got to the end
+        leave_world(finished=ended)
 
 
 def run_detached(config: TrainConfig, as_json: bool, given: dict) -> int:

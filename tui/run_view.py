@@ -154,8 +154,7 @@ class RunView:
 
     def _moving_lr(self, lr: float | None) -> float | None:
         """The rate, shown only when a schedule or warmup moves it."""
-        moving = self.train_config.lr_schedule != "constant" or self.train_config.warmup > 0
-        return lr if moving else None
+        return lr if self.train_config.lr_moves() else None
 
     def _memory(self, memory: dict | None) -> None:
         if memory:
