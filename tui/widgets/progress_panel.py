@@ -25,5 +25,5 @@ class ProgressPanel(Vertical):
         eta = f"  eta {format_seconds(eta_s)}" if eta_s is not None else ""
         rate = f"  lr {lr:.2g}" if lr is not None else ""
         # several times a second while training: a fixed-size label repaints without a relayout of the screen
-        self.query_one("#speed", Label).update(f"epoch {epoch}/{epochs}  {tokens_per_sec:,.0f} tokens/s{rate}{eta}",
+        self.query_one("#speed", Label).update(f"epoch {epoch}/{epochs}  {tokens_per_sec:,.0f} tokens/s{eta}{rate}",
                                                layout=False)
