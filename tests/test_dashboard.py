@@ -4,9 +4,11 @@ import math
 import shlex
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
+from textual import events
 
 from rnn_tui.engine import events as ev
 from rnn_tui.engine.config import TrainConfig
@@ -101,12 +103,60 @@ async def test_stop_and_pause_act_and_the_app_can_start_again(tmp_path):
         assert not app.run_live
 
 
+def send_burst(app, *keys):
+    """Keys as a slow link delivers them: all queued at once, none waiting for the last to be handled."""
+    for key in keys:
+        event = events.Key(key, key if len(key) == 1 else None)
+        event.set_sender(app)
+        app._driver.send_message(event)
+
+
+async def test_a_value_typed_and_ctrl_r_in_one_burst_start_with_the_value_typed():
+    app = RnnTuiApp(small_config())
+    launched = []
+    app.launch = lambda config, resume=None: launched.append(config)  # the form's reading is what is tested
+    async with app.run_test(size=(80, 24)) as pilot:
+        field = app.query_one("#field-epochs")
+        field.focus()
+        field.value = ""
+        await pilot.pause()
+        send_burst(app, "7", "7", "ctrl+r")
+        await wait_until(pilot, lambda: launched)
+        assert launched[0].epochs == 77 and field.value == "77"
+
+
+async def test_a_prefix_typed_and_ctrl_g_in_one_burst_sample_from_the_prefix_typed(tmp_path):
+    app = RnnTuiApp(small_config())
+    asked = []
+    app.generate_from_checkpoint = lambda run_dir, prefix, temperature: asked.append(prefix)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.run_dir = str(tmp_path)  # a finished run's folder: ctrl+g samples from its checkpoint
+        field = app.query_one("#field-prefix")
+        field.focus()
+        field.value = ""
+        await pilot.pause()
+        send_burst(app, "t", "h", "e", "ctrl+g")
+        await wait_until(pilot, lambda: asked)
+        assert asked == ["the"]
+
+
 async def test_a_failure_in_training_shows_in_the_app_which_keeps_running():
     app = RnnTuiApp(small_config(corpus="markov", batch_size=5000, num_steps=50))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: "too short" in status_of(app))
         assert app.is_running
+
+
+async def test_a_run_that_exits_non_zero_without_a_word_is_told_not_left_starting(tmp_path, monkeypatch):
+    from rnn_tui.engine import launch
+    monkeypatch.setattr(launch, "rnn_tui_command", lambda *args: [sys.executable, "-c", "raise SystemExit(3)"])
+    app = RnnTuiApp(small_config(run_dir=str(tmp_path / "run")))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: not status_of(app).startswith("starting"))
+        assert status_of(app).startswith("error: the run ended before it started (status 3): no output")
+        assert not app.query_one("#field-epochs").disabled and not (tmp_path / "run").exists()
 
 
 def start_event() -> ev.Start:
@@ -179,6 +229,11 @@ async def test_checkpoints_are_logged_when_asked_for_or_when_they_fail():
         assert [line for line in log.lines if "checkpoint" in line] == [
             "checkpoint of epoch 2 in runs/x/checkpoint.pt",
             "checkpoint of epoch 3 FAILED: disk full in runs/x/checkpoint.pt"]
+        # a failure's line is cut at the log's edge: its toast wraps, so the whole of it is read
+        long_path = "runs/" + "a-long-folder-name/" * 8 + "samples.txt"
+        app.post_message(TrainingEvent(ev.WriteFailed(path=long_path, error="No space left on device")))
+        await wait_until(pilot, lambda: any(long_path in n.message for n in app._notifications), timeout=5)
+        assert any("disk full" in n.message for n in app._notifications)
 
 
 async def test_help_lists_every_binding_of_the_app():

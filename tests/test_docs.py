@@ -57,6 +57,14 @@ def test_every_link_to_a_file_of_the_project_leads_to_one(document):
             assert (path.parent / target).exists(), f"{document} links to {target}, which is not there"
 
 
+def test_every_promise_names_a_test_that_exists():
+    table = sections((ROOT / "docs" / "runs.md").read_text(encoding="utf-8"))["What is promised, and the test that holds it"]
+    named = re.findall(r"`(tests/\w+\.py)::(\w+)`", table)
+    assert len(named) >= 20
+    for path, test in named:
+        assert re.search(rf"^(async )?def {test}\(", (ROOT / path).read_text(encoding="utf-8"), re.MULTILINE), (path, test)
+
+
 def test_ci_runs_the_readmes_test_command():
     setup = re.findall(r"^python3 -m pip .*$", README, flags=re.MULTILINE)
     assert len(setup) == 2 and setup[1].endswith("python3 -m pytest -q")

@@ -119,7 +119,21 @@ class RnnTuiApp(RunView, App):
             self.call_after_refresh(self.action_start)
 
     # -- actions -------------------------------------------------------------------------------
+    def _after_pending_keys(self, callback) -> None:
+        """Run ``callback`` once the focused field has taken the keys queued before this one.
+
+        Over SSH a value and ctrl+r arrive in one burst: the priority binding runs at once, while the
+        characters still wait in the field's own queue. Queued behind them, the form reads what is
+        on screen."""
+        if self.focused is not None:
+            self.focused.call_later(callback)
+        else:
+            callback()
+
     def action_start(self) -> None:
+        self._after_pending_keys(self._start)
+
+    def _start(self) -> None:
         if self.launching or self._training_active():
             self.notify("training is already running", severity="warning")
             return
@@ -156,6 +170,9 @@ class RnnTuiApp(RunView, App):
             self.notify("nothing to save yet", severity="warning")
 
     def action_sample(self) -> None:
+        self._after_pending_keys(self._sample)
+
+    def _sample(self) -> None:
         form = self.query_one(ConfigForm)
         prefix = form.query_one("#field-prefix").value or None  # None: the run's own prompt
         try:

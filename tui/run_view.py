@@ -111,20 +111,24 @@ class RunView:
                     self.checkpoint_epoch = event.epoch
                 if self.save_requested or not event.ok:
                     self.save_requested = False
-                    outcome = "" if event.ok else f" FAILED: {event.error}"
-                    self.log_event(f"checkpoint of epoch {event.epoch}{outcome} in {event.path}")
+                    if event.ok:
+                        self.log_event(f"checkpoint of epoch {event.epoch} in {event.path}")
+                    else:
+                        self.warn(f"checkpoint of epoch {event.epoch} FAILED: {event.error} in {event.path}", replay)
             case ev.WriteFailed():
-                self.log_event(f"cannot write {event.path} ({event.error}); training goes on")
+                self.warn(f"cannot write {event.path} ({event.error}); training goes on", replay)
             case ev.Diverged():
-                self.log_event(f"diverged at epoch {event.epoch} (loss {event.loss}); "
-                               f"kept epoch {event.restored_epoch}'s weights")
+                self.warn(f"diverged at epoch {event.epoch} (loss {event.loss}); "
+                          f"kept epoch {event.restored_epoch}'s weights", replay)
             case ev.Finished():
                 self.run_finished = True
                 self.training_paused = False
                 ppl = f", perplexity {event.train_perplexity:.3f}" if event.train_perplexity is not None else ""
                 progress.set_status(f"{event.status}: epoch {event.epoch}/{self.epochs}{ppl}")
-                if event.status in ("early-stopped", "time-up", "unwritable"):
+                if event.status in ("early-stopped", "time-up"):
                     self.log_event(f"{event.status}: {event.reason}")
+                elif event.status == "unwritable":
+                    self.warn(f"{event.status}: {event.reason}", replay)
                 if event.best_epoch is not None:
                     self.log_event(f"best: epoch {event.best_epoch}, val loss {event.best_val_loss:.4f} nats"
                                    + (f" in {event.best_checkpoint}" if event.best_checkpoint else ""))
@@ -162,3 +166,9 @@ class RunView:
 
     def log_event(self, text: str) -> None:
         self.query_one(EventLog).add(text)
+
+    def warn(self, text: str, replay: bool = False) -> None:
+        """A line for the log, and as a toast the whole of it: the log cuts a line at its edge."""
+        self.log_event(text)
+        if not replay:
+            self.notify(text, severity="warning", markup=False, timeout=15)
