@@ -308,10 +308,7 @@ class RnnTuiApp(RunView, App):
     def on_launch_failed(self, message: LaunchFailed) -> None:
         self.launching = False
         self.query_one(ConfigForm).set_enabled(True)
-        self.query_one(ProgressPanel).set_status(f"error: {message.reason}")
-        self.log_event(f"error: {message.reason}")
-        # the status line and the log hold one line each: the toast wraps, so the whole reason is read
-        self.notify(message.reason, title="the run did not start", severity="error", markup=False, timeout=15)
+        self.fail(message.reason, "the run did not start")
 
     def on_generated_text(self, message: GeneratedText) -> None:
         pane = self.query_one(GenerationPane)

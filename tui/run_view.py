@@ -138,10 +138,7 @@ class RunView:
                     self.log_event(f"{event.status}; checkpoint of epoch {event.epoch} in {event.checkpoint}")
             case ev.Error():
                 self.run_finished = True
-                progress.set_status(f"error: {event.message}")
-                self.log_event(f"error: {event.message}")
-                if not replay:  # the whole message, wrapped: the status line cuts it at the edge
-                    self.notify(event.message, title="the run failed", severity="error", markup=False, timeout=15)
+                self.fail(event.message, "the run failed", replay)
 
     def _show_start(self, event: ev.Start, history: list[dict]) -> None:
         self.epochs = event.config.get("epochs", self.epochs)
@@ -167,8 +164,13 @@ class RunView:
     def log_event(self, text: str) -> None:
         self.query_one(EventLog).add(text)
 
-    def warn(self, text: str, replay: bool = False) -> None:
+    def warn(self, text: str, replay: bool = False, severity: str = "warning", title: str = "") -> None:
         """A line for the log, and as a toast the whole of it: the log cuts a line at its edge."""
         self.log_event(text)
         if not replay:
-            self.notify(text, severity="warning", markup=False, timeout=15)
+            self.notify(text, title=title, severity=severity, markup=False, timeout=15)
+
+    def fail(self, reason: str, title: str, replay: bool = False) -> None:
+        """An error: on the status line and in the log, and whole in a toast."""
+        self.query_one(ProgressPanel).set_status(f"error: {reason}")
+        self.warn(f"error: {reason}", replay, severity="error", title=title)
