@@ -39,14 +39,16 @@ class MarkovSpec:
         spec = cls(**values)
         # bounds that keep building the chain to seconds: its table and its text grow without limit otherwise
         if not (1 <= spec.order <= 6 and 2 <= spec.alphabet <= len(ALPHABET) and 1000 <= spec.length <= MAX_LENGTH
-                and spec.concentration > 0 and spec.alphabet ** (spec.order + 1) <= MAX_TABLE):
+                and 0 < spec.concentration <= MAX_CONCENTRATION and spec.alphabet ** (spec.order + 1) <= MAX_TABLE):
             raise CorpusError(f"markov needs 1 ≤ order ≤ 6, 2 ≤ alphabet ≤ 26, 1,000 ≤ length ≤ {MAX_LENGTH:,}, "
-                              f"concentration > 0, and alphabet^(order+1) ≤ {MAX_TABLE:,} (its transition table)")
+                              f"0 < concentration ≤ {MAX_CONCENTRATION:,.0f}, and alphabet^(order+1) ≤ {MAX_TABLE:,} "
+                              f"(its transition table)")
         return spec
 
 
 MAX_LENGTH = 5_000_000
 MAX_TABLE = 200_000
+MAX_CONCENTRATION = 1e6  # far past uniform; an infinite α would never leave the Gamma sampler
 
 
 class MarkovChain:

@@ -1,9 +1,10 @@
 """Named text sources: one choice for the user, from the dashboard and the CLI."""
 from __future__ import annotations
 
+import difflib
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import download, markov, stdlib
 from .errors import CorpusError
@@ -35,7 +36,7 @@ class CorpusSource:
     available: Callable[[], bool]
     load: Callable[[str, int], LoadedCorpus]  # (options after ':', max_tokens) -> corpus
     options: str = ""                         # what may follow "name:"
-    aliases: tuple[str, ...] = field(default_factory=tuple)
+    downloadable: bool = False                # fetched (and checked) on first use; else always here, or placed
 
 
 TIMEMACHINE_URL = "http://d2l-data.s3-accelerate.amazonaws.com/timemachine.txt"
@@ -89,11 +90,12 @@ REGISTRY: dict[str, CorpusSource] = {s.name: s for s in (
                  "the running interpreter's Lib/ folder", "PSF licence", "raw", lambda: True, _load_stdlib),
     CorpusSource("timemachine", "The Time Machine, d2l chapter 8 (178 KB)",
                  TIMEMACHINE_URL, "public domain (1895)", "d2l",
-                 lambda: download.cached_file("timemachine.txt", TIMEMACHINE_SHA1) is not None, _load_timemachine),
+                 lambda: download.cached_file("timemachine.txt", TIMEMACHINE_SHA1) is not None, _load_timemachine,
+                 downloadable=True),
     CorpusSource("tinyshakespeare", "tiny shakespeare, char-rnn's (1.1 MB)", SHAKESPEARE_URL,
                  "public domain", "raw",
                  lambda: download.cached_file("tinyshakespeare.txt", SHAKESPEARE_SHA1) is not None,
-                 _load_shakespeare),
+                 _load_shakespeare, downloadable=True),
     CorpusSource("tang-poems", "Tang poems, 5,509 characters (a local copy)",
                  "chinese-poetry/chinese-poetry, 全唐诗 poet.tang.*.json, one poem a line", "public domain", "raw",
                  lambda: download.cached_file("tang_poems.txt", TANG_SHA1) is not None, _load_tang),
@@ -105,14 +107,27 @@ REGISTRY: dict[str, CorpusSource] = {s.name: s for s in (
 DEFAULT_CORPUS = "python-stdlib"
 
 
-def load_corpus(spec: str, max_tokens: int = 0) -> LoadedCorpus:
-    """Load ``name`` or ``name:options`` from the registry."""
+def source_for(spec: str) -> tuple[CorpusSource, str]:
+    """The registry's source for ``name`` or ``name:options``, and the options; CorpusError, naming the
+    closest name, for a name it does not hold. Checks the spec without reading or building any text."""
     name, _, options = spec.partition(":")
     source = REGISTRY.get(name.strip())
     if source is None:
-        raise CorpusError(f"unknown corpus {spec!r}; `rnn-tui corpora` lists them, or use --corpus-file PATH")
+        known = list(REGISTRY)
+        close = [known_name for known_name in known if name.strip().lower() in known_name and name.strip()]
+        close = close or difflib.get_close_matches(name.strip().lower(), known, n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise CorpusError(f"unknown corpus {spec!r}; {hint}`rnn-tui corpora` lists them, or use --corpus-file PATH")
     if options and not source.options:
-        raise CorpusError(f"corpus {name} takes no options")
+        raise CorpusError(f"corpus {source.name} takes no options")
+    if source.name == "markov":
+        markov.MarkovSpec.parse(options)
+    return source, options
+
+
+def load_corpus(spec: str, max_tokens: int = 0) -> LoadedCorpus:
+    """Load ``name`` or ``name:options`` from the registry."""
+    source, options = source_for(spec)
     return source.load(options, max_tokens)
 
 

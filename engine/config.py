@@ -10,6 +10,8 @@ import math
 import re
 from dataclasses import asdict, dataclass, fields
 
+from ..corpora import CorpusError, source_for
+
 MODEL_NAMES = ("scratch-rnn", "scratch-gru", "scratch-lstm", "rnn", "gru", "lstm")
 SAMPLERS = ("sequential", "random")
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -24,6 +26,9 @@ KERNELS = ("auto", "c", "onednn", "torch")  # engine/kernels: what the fast path
 UPPER_LIMITS = {"hidden": 65_536, "layers": 64, "batch_size": 1 << 20, "num_steps": 1 << 20, "epochs": 10**9,
                 "sample_length": 10_000, "seed": 2**32 - 1, "nproc": 1024}
 FLOAT32_MAX = 3.4028234663852886e38  # a rate the weights' float32 arithmetic cannot hold is refused, not crashed on
+# what a resumed run may change; everything else comes from its checkpoint, so that it resumes exactly
+RESUME_OVERRIDES = ("epochs", "device", "kernels", "sample_every", "checkpoint_every", "prefix", "max_time",
+                    "patience", "eval_every", "nproc")
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -156,6 +161,9 @@ class TrainConfig:
         need("corpus_file", self.corpus_file is None or bool(str(self.corpus_file).strip()),
              "must not be empty (leave it out for --corpus)")
         need("encoding_errors", self.encoding_errors in ("strict", "replace"), "must be strict or replace")
+        if not self.corpus_file:  # the registry checks a name and its options without reading any text
+            reason = _corpus_problem(self.corpus)
+            need("corpus", reason is None, f"is not usable: {reason}")
         return problems
 
     def first_error(self, ignore: tuple[str, ...] = ()) -> str | None:
@@ -171,6 +179,17 @@ class TrainConfig:
     def lr_moves(self) -> bool:
         """Whether a schedule or a warmup sets the rate minibatch by minibatch (else it is ``lr`` throughout)."""
         return self.lr_schedule != "constant" or self.warmup > 0
+
+
+def _corpus_problem(spec) -> str | None:
+    """Why ``spec`` names no corpus the registry can load (its options included), or None."""
+    if not isinstance(spec, str):
+        return f"a corpus is named by text (got {spec!r})"
+    try:
+        source_for(spec)
+    except CorpusError as exc:
+        return str(exc)
+    return None
 
 
 def _finite(value) -> bool:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from . import cpu
+
 DEVICE_CHOICES = "auto|cpu|cuda|cuda:N|mps"
 
 
@@ -59,14 +61,18 @@ def autocast(device: torch.device, mode: str = "off"):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=mode == "bf16")
 
 
-def autocast_problem(device: torch.device, mode: str) -> str | None:
-    """Why ``mode`` cannot run on ``device`` (one line), or None."""
+def autocast_problem(device: torch.device, mode: str, model: str | None = None) -> str | None:
+    """Why ``mode`` cannot train ``model`` (a concise one: rnn, gru, lstm) on ``device`` (one line), or None.
+
+    On the CPU it depends on the instruction sets and on the cell: engine/cpu.py asks torch."""
     if mode == "off":
         return None
     if not torch.amp.is_autocast_available(device.type):
         return f"--autocast {mode} is not available on {device}"
     if device.type == "cuda" and torch.cuda.get_device_capability(device) < (8, 0):
         return f"--autocast {mode} needs a GPU with native bfloat16 (Ampere or later), not {device_name(device)}"
+    if device.type == "cpu" and model in ("rnn", "gru", "lstm"):
+        return cpu.bf16_problem(model)
     return None
 
 

@@ -51,6 +51,8 @@ class Progress(Event):
     elapsed_s: float
     memory: dict = field(default_factory=dict)
     lr: float | None = None     # the learning rate of the latest minibatch
+    grad_norm: float | None = None  # mean pre-clip global norm over this epoch's minibatches so far
+    eta_s: float | None = None  # seconds left in the run at its pace so far (or of --max-time)
 
 
 @dataclass

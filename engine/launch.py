@@ -116,6 +116,6 @@ def launch_training(options: dict, model: str) -> DetachedRun:
             raise LaunchError(f"checkpoint not found: {resume}", input_error=True)
         run_path, options = run_folder_of(resume), {**options, "run_dir": None}
     else:
-        run_path = Path(options.get("run_dir") or default_run_dir(model))
+        run_path = RunDir(options.get("run_dir") or default_run_dir(model)).path
         options = {**options, "run_dir": str(run_path)}
     return launch_detached(option_arguments(options), run_path)

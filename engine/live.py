@@ -18,6 +18,7 @@ import time
 import psutil
 
 from . import events as ev
+from . import run_index
 from .control import TrainControl
 from .control_socket import ControlServer
 from .runs import RunDir
@@ -82,6 +83,7 @@ class LiveRun:
                 return
             case ev.Start():
                 self.started = True
+                self._index(run_index.register)
                 status.update(state="training", epoch=event.start_epoch, epochs=event.config.get("epochs"),
                               device=event.device, batches_per_epoch=event.batches_per_epoch)
                 if event.start_epoch:  # resumed: the best so far is in the epochs it keeps
@@ -129,6 +131,14 @@ class LiveRun:
                 run.path.rmdir()
             except OSError:
                 pass  # something else is in it (a detached run's train.log): its launcher tidies up
+
+    def _index(self, change) -> None:
+        """Name this run in the per-user index of runs: attach, logs and runs find it from any folder."""
+        try:
+            change(self.run.path)
+        except OSError as exc:
+            print(f"warning: cannot name this run in {run_index.index_dir()} ({exc.strerror or exc}); "
+                  f"`rnn-tui attach` finds it by its folder only: {self.run.path}", file=sys.stderr)
 
     def _write_status(self) -> None:
         self.status["updated_at"] = time.time()

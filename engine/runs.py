@@ -19,8 +19,16 @@ RUNS_ROOT_ENV = "RNN_TUI_RUNS"
 
 
 def runs_root() -> Path:
-    """Where new runs go and where ``rnn-tui attach`` looks: ``$RNN_TUI_RUNS``, else ``./runs``."""
-    return Path(os.environ.get(RUNS_ROOT_ENV) or "runs")
+    """Where new runs go and where ``rnn-tui runs`` looks first: ``$RNN_TUI_RUNS``, else ``./runs``
+    (engine/run_index.py finds runs elsewhere). Absolute: every path shown can be pasted anywhere."""
+    return _absolute(Path(os.environ.get(RUNS_ROOT_ENV) or "runs"))
+
+
+def _absolute(path: Path) -> Path:
+    try:
+        return path.absolute()
+    except OSError:  # the current folder was deleted: the path is all there is
+        return path
 
 
 def default_run_dir(model: str, root: str | os.PathLike | None = None) -> Path:
@@ -42,7 +50,7 @@ def run_folder_of(path: str | os.PathLike) -> Path:
 
 class RunDir:
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
+        self.path = _absolute(Path(path))
 
     checkpoint_path = property(lambda self: self.path / CHECKPOINT_NAME)
     best_path = property(lambda self: self.path / BEST_NAME)
@@ -54,6 +62,13 @@ class RunDir:
     lock_path = property(lambda self: self.path / "run.lock")
     log_path = property(lambda self: self.path / "train.log")
     note_path = property(lambda self: self.path / "note.txt")
+
+    def holds_run(self) -> bool:
+        """Whether a run has written here (its config or its status)."""
+        try:
+            return self.config_path.is_file() or self.status_path.is_file()
+        except OSError:  # a name too long, say
+            return False
 
     def make(self) -> bool:
         """Create the folder, readable by its owner only (its socket steers the run); True if it is new."""
@@ -74,8 +89,9 @@ class RunDir:
     def append_metrics(self, record: dict) -> None:
         self._append("metrics.jsonl", json.dumps(record, ensure_ascii=False) + "\n")
 
-    def append_sample(self, epoch: int, text: str, final: bool = False) -> None:
-        self._append("samples.txt", f"--- epoch {epoch}{', final' if final else ''}\n{text}\n")
+    def append_sample(self, epoch: int, text: str, note: str = "") -> None:
+        """A sample under its header: ``--- epoch 3``, or ``--- epoch 3, final`` / ``, on demand (t=0.8)``."""
+        self._append("samples.txt", f"--- epoch {epoch}{', ' + note if note else ''}\n{text}\n")
 
     def append_event(self, record: dict) -> None:
         self._append("events.jsonl", json.dumps(record, ensure_ascii=False) + "\n")

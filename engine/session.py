@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ..corpora import CorpusError, LoadedCorpus, load_corpus, load_file_corpus
 from . import events as ev
 from .checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint, save_checkpoint
-from .config import TrainConfig
+from .config import RESUME_OVERRIDES, TrainConfig
 from .control import TrainControl
 from .distributed import World
 from .runs import RunDir, default_run_dir
@@ -24,9 +24,6 @@ from .watch import run_info
 from .trainer import Trainer, TrainingInputError
 
 DEFAULT_PREFIX = "time traveller"  # d2l's, for a corpus that has no prompt of its own
-# what a resumed run may change; everything else comes from its checkpoint, so that it resumes exactly
-RESUME_OVERRIDES = ("epochs", "device", "kernels", "sample_every", "checkpoint_every", "prefix", "max_time",
-                    "patience", "eval_every", "nproc")
 
 
 def load_corpus_for(config: TrainConfig) -> LoadedCorpus:
@@ -91,6 +88,7 @@ def prepare_run(config: TrainConfig, resume: str | None = None, overrides: dict 
         raise TrainingInputError(problem)
     if state is None:
         run = RunDir(config.run_dir or default_run_dir(config.model))
+        config.run_dir = str(run.path)  # the record names where the run is from anywhere
         if not claim_folder:
             return PreparedRun(config, corpus, run)
         try:
@@ -193,13 +191,13 @@ def recorded_run(trainer: Trainer, run: RunDir, resumed: bool = False) -> Iterat
                     wrote = wrote or saved_epoch != before
                 if not wrote:  # a whole epoch and not a byte kept: training on would be for nothing
                     trainer.control.request_stop(UNWRITABLE)
-            elif isinstance(event, ev.Sample):
-                if not event.on_demand:
-                    yield from keep(lambda: run.append_sample(event.epoch, event.text), "samples.txt")
+            elif isinstance(event, ev.Sample):  # on demand too (ctrl+g, rnn-tui control sample): kept with the rest
+                note = f"on demand (t={event.temperature:g})" if event.on_demand else ""
+                yield from keep(lambda: run.append_sample(event.epoch, event.text, note), "samples.txt")
                 yield event
             elif isinstance(event, ev.Finished):
                 for sample in event.samples:
-                    yield from keep(lambda: run.append_sample(event.epoch, sample["text"], final=True), "samples.txt")
+                    yield from keep(lambda: run.append_sample(event.epoch, sample["text"], "final"), "samples.txt")
                 yield from checkpoint()
                 event.run_dir = str(run.path)
                 event.checkpoint = str(run.checkpoint_path) if run.checkpoint_path.exists() else None

@@ -14,7 +14,8 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .runs import RunDir, runs_root
+from .run_index import known_run_folders, unregister
+from .runs import RunDir
 from .watch import is_run_folder, run_info
 
 # what `rnn-tui runs --sort` takes, and the summary field each one sorts by
@@ -101,6 +102,7 @@ def delete_run(path: str | os.PathLike) -> None:
     if run_info(path).state == "live":
         raise ValueError(f"{Path(path).name} is training: stop it first")
     shutil.rmtree(path)
+    unregister(path)
 
 
 def best_val(records: list[dict]) -> dict | None:
@@ -159,10 +161,10 @@ def summarize(path: str | os.PathLike) -> RunSummary:
 
 
 def summarize_all(root: str | os.PathLike | None = None, sort: str = "started") -> list[RunSummary]:
-    """Every folder directly under ``root`` (default: the runs root), by ``sort`` (a key of SORT_KEYS);
-    newest, largest or best first as the column means, and what has no value last."""
-    root = Path(root) if root is not None else runs_root()
-    summaries = [summarize(path) for path in sorted(root.iterdir()) if path.is_dir()] if root.is_dir() else []
+    """Every folder directly under ``root`` (by default: under the runs root, and this user's runs the
+    index names elsewhere), by ``sort`` (a key of SORT_KEYS); newest, largest or best first as the column means,
+    and what has no value last."""
+    summaries = [summarize(path) for path in known_run_folders(root)]
     field = SORT_KEYS[sort]
     descending = sort in ("started", "epochs", "speed", "size")
     present = [s for s in summaries if getattr(s, field) is not None]

@@ -79,7 +79,7 @@ class Trainer:
         if cfg.batch_size % world.size:
             raise TrainingInputError(f"--batch-size {cfg.batch_size} does not divide among {world.size} processes: "
                                      f"each trains an equal share of every minibatch's rows")
-        problem = autocast_problem(self.device, cfg.autocast) or kernels_problem(cfg.kernels, self.device)
+        problem = autocast_problem(self.device, cfg.autocast, cfg.model) or kernels_problem(cfg.kernels, self.device)
         if problem:
             raise TrainingInputError(problem)
         if self.device.type == "cpu":
@@ -245,11 +245,19 @@ class Trainer:
         val_loss = evaluate_loss(self.model, self.val_corpus, cfg.batch_size, cfg.num_steps, cfg.autocast, self.world)
         return val_loss, self.clock() - started
 
+    def _eta(self, steps_done: int) -> float:
+        """Seconds left, at this process's pace so far (validation included), or of the time budget."""
+        cfg = self.config
+        steps_here = steps_done - self.start_epoch * self.batches_per_epoch
+        pace = (self.elapsed() - self.elapsed_before) / max(steps_here, 1)
+        eta = pace * (cfg.epochs * self.batches_per_epoch - steps_done)
+        if cfg.max_time:
+            eta = min(eta, max(0.0, cfg.max_time - self.elapsed()))  # it ends at the first epoch boundary past it
+        return eta
+
     def _epoch_event(self, epoch, loss, val_loss, tokens_per_sec, grad_norm, lr, elapsed, eval_s) -> ev.Epoch:
         cfg = self.config
-        eta = (elapsed - self.elapsed_before) / (epoch - self.start_epoch) * (cfg.epochs - epoch)
-        if cfg.max_time:
-            eta = min(eta, max(0.0, cfg.max_time - elapsed))  # it ends at the first epoch boundary past the budget
+        eta = self._eta(epoch * self.batches_per_epoch)
         return ev.Epoch(epoch=epoch, epochs=cfg.epochs, train_perplexity=_safe_exp(loss),
                         val_perplexity=None if val_loss is None else _safe_exp(val_loss),
                         tokens_per_sec=tokens_per_sec, grad_norm=grad_norm, elapsed_s=elapsed, eta_s=eta,
@@ -310,7 +318,9 @@ class Trainer:
                 yield ev.Progress(epoch=epoch, batch=batch + 1, batches=len(batches),
                                   train_perplexity=_safe_exp(running),
                                   tokens_per_sec=(batch + 1) * tokens_per_batch / max(seconds, 1e-9),
-                                  elapsed_s=self.elapsed(), lr=lr, memory=memory_stats(self.device))
+                                  elapsed_s=self.elapsed(), lr=lr, memory=memory_stats(self.device),
+                                  grad_norm=norm_sum.item() / (batch + 1),
+                                  eta_s=self._eta((epoch - 1) * len(batches) + batch + 1))
                 if not math.isfinite(running) and world.size == 1:  # ranks end an epoch together
                     return running, 0.0, float("nan"), lr
         # the mean over every rank's rows: ranks hold equal shares, so the mean of their means

@@ -11,6 +11,7 @@ viewer — the dashboard, ``rnn-tui control``, a script — can follow a run fro
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 from dataclasses import dataclass, field
@@ -19,7 +20,8 @@ from pathlib import Path
 import psutil
 
 from . import events as ev
-from .runs import RunDir, runs_root
+from .run_index import known_run_folders
+from .runs import RunDir
 
 
 @dataclass
@@ -68,18 +70,24 @@ def run_info(path: str | os.PathLike) -> RunInfo:
 
 
 def is_run_folder(path: str | os.PathLike) -> bool:
-    run = RunDir(path)
-    return run.config_path.is_file() or run.status_path.is_file()
+    return RunDir(path).holds_run()
 
 
 def find_runs(root: str | os.PathLike | None = None) -> list[RunInfo]:
-    """The run folders directly under ``root`` (default: the runs root), the newest first."""
-    root = Path(root) if root is not None else runs_root()
-    if not root.is_dir():
-        return []
-    infos = [run_info(path) for path in root.iterdir() if path.is_dir() and is_run_folder(path)]
-    return sorted(infos, key=lambda info: info.status.get("started_at") or info.path.stat().st_mtime,
-                  reverse=True)
+    """The run folders directly under ``root`` (by default: under the runs root, and this user's runs the
+    index names elsewhere: engine/run_index.py), the newest first."""
+    infos = [run_info(path) for path in known_run_folders(root) if is_run_folder(path)]
+    return sorted(infos, key=lambda info: _started(info), reverse=True)
+
+
+def _started(info: RunInfo) -> float:
+    started = info.status.get("started_at")
+    if isinstance(started, (int, float)) and not isinstance(started, bool) and math.isfinite(started):
+        return float(started)
+    try:
+        return info.path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def latest_live_run(root: str | os.PathLike | None = None) -> RunInfo | None:

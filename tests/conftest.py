@@ -1,5 +1,6 @@
 import os
 import signal
+import tempfile
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RNN_TUI_DATA", str(SHARED_CORPORA) if SHARED_CORPORA.is_dir() else str(tmp_path / "data"))
     monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # the per-user index of runs: this test's own
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +35,7 @@ def _default_c_kernels():
     yield
     native = sys.modules.get("rnn_tui.engine.kernels.native")  # not imported here: a test checks what --help imports
     if native is not None:
-        native.use(native.instruction_sets()[0])  # the import's choice
+        native.use(native.default_instruction_set())  # the import's choice
 
 
 def shared_corpus(name: str) -> Path:
@@ -50,3 +52,5 @@ def timemachine_text() -> str:
 
 def pytest_configure(config):
     os.environ.setdefault("OMP_NUM_THREADS", "2")
+    # runs made outside any test (module fixtures) are named in an index of the session's, not the user's
+    os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="rnn-tui-test-state-")

@@ -95,6 +95,14 @@ def use_c_kernels(name: str = "") -> None:
         kernels.native.use(name)
 
 
+def skip_unless_bf16_trains(cell: str) -> None:
+    """Skip a test of bfloat16 autocast where this CPU cannot train ``cell`` in it (no AVX-512, say)."""
+    from rnn_tui.engine.cpu import bf16_problem
+    problem = bf16_problem(cell)
+    if problem:
+        pytest.skip(problem)
+
+
 def skip_unless_kernels_run(name: str) -> None:
     """Skip a test of ``--kernels name`` where those kernels cannot run here (not built, no oneDNN)."""
     problem = kernels.problem(name, torch.device("cpu"))
@@ -117,14 +125,20 @@ def detach(run_dir: Path, *args: str) -> subprocess.CompletedProcess:
     return result
 
 
-def wait_for(condition, timeout=120.0, what="the run"):
+def wait_for(condition, timeout=120.0, what="the run", progress=None):
+    """``condition()`` once it is true; AssertionError after ``timeout`` seconds without it. With ``progress``
+    (e.g. the epochs a run has done), the wait lasts while that keeps changing: a slow machine is no failure,
+    a run that stopped moving is."""
     deadline = time.monotonic() + timeout
+    seen = progress() if progress else None
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
+        if progress and (now := progress()) != seen:
+            seen, deadline = now, time.monotonic() + timeout
         time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}" + (f" (stuck at {seen})" if progress else ""))
 
 
 def epochs_done(run_dir: Path) -> int:
@@ -140,6 +154,16 @@ async def wait_until(pilot, condition, timeout=120.0):
             return
         await pilot.pause(0.05)
     raise AssertionError("the dashboard did not get there in time")
+
+
+def screen_lines(app) -> list[str]:
+    """The app's screen as plain lines of text (its SVG screenshot's text, span by span, row by row)."""
+    import html
+    import re
+    rows: dict[float, list[str]] = {}
+    for y, text in re.findall(r'<text [^>]*?y="([\d.]+)"[^>]*>([^<]*)</text>', app.export_screenshot()):
+        rows.setdefault(float(y), []).append(html.unescape(text).replace("\xa0", " "))
+    return ["".join(parts) for _, parts in sorted(rows.items())]
 
 
 def status_of(app) -> str:

@@ -15,7 +15,7 @@ import pytest
 from rnn_tui.engine.launch import rnn_tui_command
 from rnn_tui.engine.watch import run_info
 from rnn_tui.tui.app import RnnTuiApp
-from rnn_tui.tui.screens import QuitWhileTraining
+from rnn_tui.tui.screens import NextRun, QuitWhileTraining
 from rnn_tui.tui.widgets.config_form import ConfigForm
 from rnn_tui.tui.widgets.perplexity_chart import PerplexityChart
 from helpers import LONGER, SMALL, detach, epochs_done, rnn_tui, status_of, wait_for, wait_until
@@ -32,11 +32,13 @@ class Terminal:
         subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", "80", "-y", "24", command], check=True)
 
     def screen(self) -> str:
-        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True).stdout
+        return subprocess.run(["tmux", "capture-pane", "-p", "-J", "-t", self.name],  # -J: wrapped lines as one
+                              capture_output=True, text=True).stdout
 
-    def shows(self, text: str, timeout: float = 60) -> str:
-        """The screen once it shows ``text`` (a regular expression)."""
-        return wait_for(lambda: re.search(text, screen := self.screen()) and screen, timeout, f"{text!r} on screen")
+    def shows(self, text: str, timeout: float = 60, progress=None) -> str:
+        """The screen once it shows ``text`` (a regular expression); ``progress``: as for ``wait_for``."""
+        return wait_for(lambda: re.search(text, screen := self.screen()) and screen, timeout, f"{text!r} on screen",
+                        progress)
 
     def press(self, key: str) -> None:
         subprocess.run(["tmux", "send-keys", "-t", self.name, key], check=True)
@@ -69,7 +71,7 @@ def test_a_dashboard_run_survives_its_terminal_and_attach_shows_all_of_it(tmp_pa
     screen = second.shows(rf"attached \(live\): {done} epochs so far")
     assert "paused at epoch" in screen and "perplexity" in screen
     second.press("C-t")  # the keys of an attached dashboard act on the run
-    second.shows("completed: epoch 100/100", timeout=120)
+    second.shows("completed: epoch 100/100", timeout=60, progress=lambda: epochs_done(run))  # as long as it takes
     second.shows("final:")
     assert epochs_done(run) == 100 and run_info(run).outcome == "completed"
 
@@ -95,7 +97,7 @@ def test_ctrl_d_detaches_and_says_how_to_attach_again(tmp_path, terminals):
     terminal.press("C-d")
     screen = terminal.shows("attach again:")
     run = next((tmp_path / "runs").glob("*"))
-    assert f"rnn-tui attach runs/{run.name}" in screen
+    assert f"rnn-tui attach {run}" in screen  # absolute: it can be pasted in any folder
     assert run_info(run).state == "live"
     assert rnn_tui("control", str(run), "stop").returncode == 0
 
@@ -117,7 +119,9 @@ async def test_a_gone_run_is_told_as_gone_and_ctrl_r_resumes_it_from_its_checkpo
         form = app.query_one(ConfigForm)
         assert form.query_one("#field-epochs").value == "500"  # the run's own configuration
         form.query_one("#field-epochs").value = str(epoch + 2)
-        await pilot.press("ctrl+r")
+        await pilot.press("ctrl+r")  # asked: train it on (r), or a new run
+        await wait_until(pilot, lambda: isinstance(app.screen, NextRun))
+        await pilot.press("r")
         await wait_until(pilot, lambda: status_of(app).startswith(f"completed: epoch {epoch + 2}/{epoch + 2}"))
         assert app.query_one(PerplexityChart).epochs == list(range(1, epoch + 3))
     assert run_info(run).outcome == "completed"

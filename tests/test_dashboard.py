@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from textual import events
@@ -17,6 +18,8 @@ from rnn_tui.tui.app import RnnTuiApp
 from rnn_tui.tui.messages import TrainingEvent
 from rnn_tui.engine.watch import run_info
 from rnn_tui.tui.run_link import start_run
+from rnn_tui.tui.runs_screen import RunsScreen
+from rnn_tui.tui.screens import NextRun
 from rnn_tui.tui.widgets.config_form import ConfigForm
 from rnn_tui.tui.widgets.event_log import EventLog
 from rnn_tui.tui.widgets.generation_pane import GenerationPane
@@ -177,19 +180,19 @@ async def test_progress_is_shown_at_most_twice_a_second_and_every_epoch_at_once(
         for speed in (1111, 2222, 3333, 4444):  # queued together: the newest replaces the others
             app.post_message(TrainingEvent(progress_event(speed)))
         await pilot.pause()
-        assert "4,444 tokens/s" in speed_line()
+        assert "4,444 tok/s" in speed_line()
         app.post_message(TrainingEvent(progress_event(5555)))  # within half a second of the last: dropped
         await pilot.pause()
-        assert "4,444 tokens/s" in speed_line()
+        assert "4,444 tok/s" in speed_line()
         app.post_message(TrainingEvent(ev.Epoch(epoch=1, epochs=5, train_perplexity=9.0, val_perplexity=None,
                                                 tokens_per_sec=6666, grad_norm=1.0, elapsed_s=1.0, eta_s=8,
                                                 train_loss=2.2)))
         await pilot.pause()
-        assert "epoch 1/5  6,666 tokens/s" in speed_line()  # an epoch is shown at once
+        assert "6,666 tok/s" in speed_line()  # an epoch is shown at once
         await pilot.pause(app.PROGRESS_DISPLAY_INTERVAL_S)  # the interval under test
         app.post_message(TrainingEvent(progress_event(7777)))
         await pilot.pause()
-        assert "7,777 tokens/s" in speed_line()
+        assert "7,777 tok/s" in speed_line()
 
 
 async def test_event_log_writes_lines_in_batches_and_keeps_the_latest_in_view():
@@ -243,7 +246,8 @@ async def test_help_lists_every_binding_of_the_app():
         await wait_until(pilot, lambda: "rnn-tui&#160;keys" in app.export_screenshot(), timeout=5)
         screen = html.unescape(app.export_screenshot()).replace("\xa0", " ")
         for binding in app.BINDINGS:  # each on one line at 80x24: key, then what it does
-            assert binding.key in screen and binding.tooltip in screen, binding.key
+            if binding.tooltip:  # ctrl+t's second binding (Resume, while paused) is the first's toggle
+                assert binding.key in screen and binding.tooltip in screen, binding.key
         await pilot.press("escape")
         await wait_until(pilot, lambda: "rnn-tui&#160;keys" not in app.export_screenshot(), timeout=5)
 
@@ -334,3 +338,102 @@ def test_real_rnn_tui_in_tmux(tmp_path):
         assert "EXITED-0" in screen and "configuration" not in screen  # the terminal is back, clean
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+async def test_after_a_run_ctrl_r_trains_it_on_or_starts_a_new_one_and_the_chart_stays_until_then(tmp_path):
+    app = RnnTuiApp(small_config(run_dir=str(tmp_path / "runs" / "first"), sample_every=0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+r")  # nothing on screen: it starts at once
+        await wait_until(pilot, lambda: status_of(app).startswith("completed: epoch 2/2") and not app.run_live)
+        first = app.link.path
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: isinstance(app.screen, NextRun))
+        await pilot.press("r")  # 2 of 2 done: training on needs more epochs, and says so
+        await wait_until(pilot, lambda: any("raise epochs" in n.message for n in app._notifications))
+        assert isinstance(app.screen, NextRun)
+        await pilot.press("n")  # a new run with the form's options, in a folder of its own
+        assert app.query_one(PerplexityChart).epochs == [1, 2]  # the last run's chart, until the new one draws
+        await wait_until(pilot, lambda: app.link.path != first and status_of(app).startswith("completed")
+                         and not app.run_live)
+        second = app.link.path
+        assert second.parent == first.parent and run_info(first).outcome == run_info(second).outcome == "completed"
+        app.query_one("#field-epochs").value = "3"
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: isinstance(app.screen, NextRun))
+        await pilot.press("r")  # trained on, in its own folder, from its checkpoint
+        await wait_until(pilot, lambda: status_of(app).startswith("completed: epoch 3/3") and not app.run_live)
+        assert app.link.path == second and app.query_one(PerplexityChart).epochs == [1, 2, 3]
+        assert sorted(p.name for p in first.parent.iterdir()) == sorted([first.name, second.name])
+
+
+async def test_the_status_lines_show_time_eta_best_grad_and_lr_and_the_keys_follow_the_state():
+    app = RnnTuiApp(small_config(epochs=5))
+    async with app.run_test(size=(80, 24)) as pilot:
+        def lines() -> str:
+            panel = app.query_one(ProgressPanel)
+            return " | ".join(str(panel.query_one(name).render()) for name in ("#status", "#clock", "#speed"))
+        app.link = type("Link", (), {"path": Path("runs/x"), "send": lambda self, command, **options: None})()
+        app.run_live = True  # a run followed, as attach makes it
+        app.post_message(TrainingEvent(start_event()))
+        app.post_message(TrainingEvent(ev.Progress(epoch=1, batch=10, batches=100, train_perplexity=9.0,
+                                                   tokens_per_sec=12_345, elapsed_s=62, lr=1e-3, grad_norm=0.953,
+                                                   eta_s=310)))
+        await wait_until(pilot, lambda: "tok/s" in lines(), timeout=5)
+        assert "epoch 1/5  1m02s, eta 5m10s" in lines() and "12.3k tok/s" in lines()
+        assert "best val N/A  grad 0.953  lr 0.001" in lines()  # no validation yet: said, not made up
+        app.post_message(TrainingEvent(ev.Epoch(epoch=1, epochs=5, train_perplexity=9.0, val_perplexity=8.0,
+                                                tokens_per_sec=6666, grad_norm=0.9, elapsed_s=70, eta_s=280,
+                                                train_loss=2.2, val_loss=math.log(8.0), best_epoch=1,
+                                                best_val_loss=math.log(8.0), lr=1e-3)))
+        await wait_until(pilot, lambda: "best val 8.000" in lines(), timeout=5)
+        assert "80%" not in lines() and "epoch 1/5  1m10s, eta 4m40s" in lines()
+        for key in ("ctrl+t", "ctrl+o", "ctrl+s", "ctrl+d"):  # what acts on a training run is offered
+            assert app.check_action(app._bindings.key_to_bindings[key][0].action, ()), key
+        assert not app.check_action("start", ()) and not app.check_action("resume", ())
+        app.post_message(TrainingEvent(ev.Paused(epoch=2, batch=40)))
+        await wait_until(pilot, lambda: app.training_paused, timeout=5)
+        assert app.check_action("resume", ()) and not app.check_action("pause", ())  # the footer says Resume
+        assert "paused at epoch 2, minibatch 40: ctrl+t resumes" in lines() and "epoch 2/5" in lines()
+        assert "Resume" in app.export_screenshot() and "Pause" not in app.export_screenshot()
+        app.post_message(TrainingEvent(ev.Resumed(epoch=2, batch=40)))
+        await wait_until(pilot, lambda: not app.training_paused, timeout=5)
+        assert lines().startswith("training scratch-rnn on cpu")  # the status is current again
+        await pilot.press("f2")  # the runs screen: the run's keys are not offered there
+        await wait_until(pilot, lambda: isinstance(app.screen, RunsScreen), timeout=5)
+        assert not any(app.check_action(action, ()) for action in app.RUN_ACTIONS)
+        assert "Pause" not in app.export_screenshot() and "Start" not in app.export_screenshot()
+
+
+async def test_the_chart_names_its_lines_tells_them_apart_without_colour_and_says_loss_in_loss_mode():
+    app = RnnTuiApp(small_config())
+    async with app.run_test(size=(80, 24)) as pilot:
+        chart = app.query_one(PerplexityChart)
+        assert chart.plain  # NO_COLOR is set for every test
+        chart.reset(floor=3.0, history=[{"epoch": e, "train_perplexity": 9 - e, "val_perplexity": 9.5 - e}
+                                        for e in (1, 2, 3)], total_epochs=3)
+        await pilot.pause()
+        drawn = chart.render().plain
+        assert "── floor" in drawn and "•• train" in drawn and "oo val" in drawn  # a legend entry each
+        assert chart.border_title == "perplexity"
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: chart.border_title == "loss (nats)", timeout=5)
+        await pilot.press("ctrl+l")
+        await wait_until(pilot, lambda: chart.border_title == "loss (nats) (log)", timeout=5)
+
+
+async def test_the_form_keeps_a_prefixs_spaces_and_names_a_mistyped_corpus_before_any_launch():
+    app = RnnTuiApp(small_config())
+    launched = []
+    app.launch = lambda config, resume=None: launched.append(config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.query_one(ConfigForm)
+        form.query_one("#field-prefix").value = "the "
+        form.query_one("#field-corpus").value = "shakespeare"
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert not launched  # refused by the form: no process, no torch
+        assert "did you mean tinyshakespeare" in str(form.query_one("#error-corpus").render())
+        form.query_one("#field-corpus").value = "markov"
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: launched, timeout=5)
+        assert launched[0].prefix == "the "

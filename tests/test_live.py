@@ -73,6 +73,7 @@ def test_control_acts_on_a_live_run_and_every_act_is_in_its_events(tmp_path):
     assert paused.returncode == 0 and paused.stdout.startswith("paused"), paused.stderr
     sample = rnn_tui("control", str(run), "sample", "--prefix", "ab", "--length", "12", "--temperature", "0")
     assert sample.returncode == 0 and sample.stdout.strip().startswith("ab") and len(sample.stdout.strip()) == 14
+    assert f", on demand (t=0)\n{sample.stdout.strip()}\n" in (run / "samples.txt").read_text()  # kept with the rest
     assert rnn_tui("control", str(run), "resume").stdout.startswith("training")
     saved = rnn_tui("control", str(run), "save")
     assert saved.returncode == 0 and "checkpoint of epoch" in saved.stdout

@@ -4,6 +4,7 @@ import torch
 from rnn_tui.engine.kernels import linear_cross_entropy
 from rnn_tui.engine.kernels.recurrence import rnn_recurrence
 from rnn_tui.engine.models import RNNModel, RNNModelScratch, build_model
+from helpers import skip_unless_bf16_trains
 
 V, H, B, T = 11, 16, 3, 5
 
@@ -137,6 +138,7 @@ def test_concise_models(cell, input_kind):
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 def test_concise_loss_under_bf16_autocast_is_the_float32_loss_to_bfloat16_precision(cell):
+    skip_unless_bf16_trains(cell)
     torch.manual_seed(0)
     net = RNNModel(V, H, cell)
     X, Y = inputs(1), inputs(2)

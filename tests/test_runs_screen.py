@@ -1,4 +1,5 @@
 """The runs screen (f2) and the compare view, driven under Pilot over a runs root written here."""
+import html
 import json
 from pathlib import Path
 
@@ -8,9 +9,11 @@ from textual.widgets import DataTable
 from rnn_tui.engine.config import TrainConfig
 from rnn_tui.engine.runs import RunDir
 from rnn_tui.tui.app import RnnTuiApp
+from rnn_tui.tui.runs_cli import RUNS_HEADER, runs_row
+from rnn_tui.tui.screens import ConfirmDelete, NextRun
 from rnn_tui.tui.runs_screen import CompareScreen, RunsScreen
 from rnn_tui.tui.widgets.compare_chart import CompareChart
-from helpers import wait_until
+from helpers import screen_lines, wait_until
 
 
 def write_run(root: Path, name: str, hidden: int, val: list[float], status: str = "completed") -> Path:
@@ -81,8 +84,11 @@ async def test_the_runs_screen_sorts_filters_marks_compares_and_opens(runs_root)
         await wait_until(pilot, lambda: app.screen is screen, timeout=5)
         await pilot.press("enter")  # open the run under the cursor in the dashboard
         await wait_until(pilot, lambda: app.link is not None and app.link.path.name == "a-hidden-256", timeout=5)
-        await wait_until(pilot, lambda: not app.run_live, timeout=10)  # finished: its history, and ctrl+r resumes
-        assert Path(app.resume_path).resolve() == runs_root / "a-hidden-256"
+        await wait_until(pilot, lambda: not app.run_live, timeout=10)  # finished: its history on screen
+        assert Path(app.run_dir).resolve() == runs_root / "a-hidden-256"  # what ctrl+r offers to train on
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: isinstance(app.screen, NextRun), timeout=5)
+        await pilot.press("escape")
 
 
 async def test_delete_asks_first_and_a_note_is_kept_in_the_folder(runs_root):
@@ -92,7 +98,11 @@ async def test_delete_asks_first_and_a_note_is_kept_in_the_folder(runs_root):
         await pilot.press("n", *"lr too high", "enter")
         await wait_until(pilot, lambda: (runs_root / "b-hidden-512" / "note.txt").exists(), timeout=5)
         assert (runs_root / "b-hidden-512" / "note.txt").read_text() == "lr too high\n"
-        await pilot.press("d", "n")  # asked, and kept
+        await pilot.press("d")  # asked, the folder's size as the table shows it
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDelete), timeout=5)
+        size = runs_row(screen.summary(str(runs_root / "b-hidden-512")))["size"]
+        assert f"Its folder ({size}:" in html.unescape(app.export_screenshot()).replace("\xa0", " ")
+        await pilot.press("n")  # and kept
         await pilot.pause()
         assert (runs_root / "b-hidden-512").exists()
         await pilot.press("d", "y")
@@ -115,7 +125,7 @@ async def test_rows_follow_the_runs_as_they_train(runs_root):
     async with app.run_test(size=(120, 40)) as pilot:
         table = (await open_runs_screen(pilot)).query_one(DataTable)
         key = next(key for key in table.rows if key.value.endswith("c-hidden-64"))
-        epochs_cell = lambda: str(table.get_row(key)[6])  # noqa: E731
+        epochs_cell = lambda: str(table.get_row(key)[1 + RUNS_HEADER.index("epochs")])  # noqa: E731
         assert epochs_cell() == "2/2"
         run = RunDir(runs_root / "c-hidden-64")
         run.write_status({**run.read_status(), "epoch": 3, "epochs": 5})  # as a training run does, epoch by epoch
@@ -139,3 +149,16 @@ def test_a_run_is_deleted_only_when_it_is_a_finished_run_folder(tmp_path, runs_r
     assert live.path.exists() and (runs_root / "scratch").exists()
     delete_run(runs_root / "c-hidden-64")
     assert not (runs_root / "c-hidden-64").exists()
+
+
+async def test_at_80_columns_the_name_stays_and_best_validation_shows_and_the_rest_scrolls(runs_root):
+    app = RnnTuiApp(TrainConfig(corpus="markov", device="cpu"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_runs_screen(pilot)
+        header = lambda: next(line for line in screen_lines(app) if line.lstrip().startswith("run "))  # noqa: E731
+        assert "best val (ep)" in header() and "3.900 (4)" in "\n".join(screen_lines(app))
+        assert "started" not in header()  # past the edge, until scrolled to
+        app.animation_level = "none"  # each key's scroll at once, not an animation the next key restarts
+        await pilot.press(*["right"] * 80)  # ← / → scroll the columns; the run's name stays (the header found by it)
+        await wait_until(pilot, lambda: "started" in header() and "status" not in header(), timeout=5)
+        assert "b-hidden-512" in "\n".join(screen_lines(app))

@@ -3,6 +3,7 @@ import json
 import shutil
 
 import pytest
+from rich.cells import cell_len
 
 from rnn_tui.engine.runs import RunDir
 from rnn_tui.engine.summary import load_curve, read_metrics
@@ -59,11 +60,25 @@ def test_runs_lists_every_folder_with_its_status_and_never_fails(runs_root):
     assert table.returncode == 0 and "Traceback" not in table.stderr
     lines, notes = table.stdout.split("\n\n")  # the table, then a line per folder with a problem
     lines = lines.splitlines()
-    assert lines[0].split()[:2] == ["run", "status"] and "N/A" in table.stdout
+    assert lines[0].split() == ["run", "status", "best", "val", "(ep)", "epochs", "model", "note"]
+    assert max(map(len, lines)) <= 80 and "N/A" in table.stdout  # 80 columns by default
     assert "notes: no config.json" in notes and "corrupt: config.json" in notes
     listed = [line.split()[0] for line in lines[2:]]
     vals = [rows[name]["best_val_perplexity"] for name in listed if rows[name]["best_val_perplexity"] is not None]
     assert vals == sorted(vals) and listed[-1] in ("notes", "corrupt")  # best first, no value last
+
+
+def test_runs_wide_shows_every_column_and_a_note_is_cut_to_fit_80(runs_root, tmp_path):
+    wide = rnn_tui("runs", "--root", str(runs_root), "--wide")
+    header = wide.stdout.splitlines()[0]
+    for name in ("hidden", "corpus", "train", "tokens/s", "device", "started", "size", "note"):
+        assert name in header
+    root = tmp_path / "noted"
+    shutil.copytree(runs_root / "h16", root / "h16")
+    (root / "h16" / "note.txt").write_text("批注 " * 60)  # wide characters: two columns each
+    narrow = rnn_tui("runs", "--root", str(root))
+    row = narrow.stdout.splitlines()[2]
+    assert row.endswith("…") and 75 <= cell_len(row) <= 80  # cut, with all the room it has
 
 
 def test_compare_names_what_differs_and_plots_the_runs_metrics(runs_root):

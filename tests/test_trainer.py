@@ -8,7 +8,7 @@ from rnn_tui.engine.control import TrainControl
 from rnn_tui.engine.generation import predict
 from rnn_tui.engine.trainer import Trainer, TrainingInputError
 from rnn_tui.engine.vocab import UNK_PLACEHOLDER
-from helpers import pattern_text, run_events, tiny_config
+from helpers import pattern_text, run_events, skip_unless_bf16_trains, tiny_config
 
 
 def epochs_of(events):
@@ -55,6 +55,7 @@ def test_every_model_trains(model):
 
 @pytest.mark.parametrize("model", ["rnn", "gru", "lstm"])
 def test_bf16_autocast_trains_the_concise_models_in_bfloat16_with_float32_weights(model):
+    skip_unless_bf16_trains(model)
     def run(autocast):
         trainer = Trainer(tiny_config(model=model, autocast=autocast, epochs=8, hidden=64, optimizer="adam", lr=0.01),
                           pattern_text(8000))
@@ -69,7 +70,7 @@ def test_bf16_autocast_trains_the_concise_models_in_bfloat16_with_float32_weight
 
 def test_autocast_is_refused_where_the_device_has_no_native_bfloat16(monkeypatch):
     from rnn_tui.engine import device as devices
-    assert devices.autocast_problem(torch.device("cpu"), "bf16") is None
+    assert devices.autocast_problem(torch.device("cpu"), "bf16") is None  # no cell named: the CPU's probe is not asked
     assert devices.autocast_problem(torch.device("cuda", 0), "off") is None
     # no GPU is needed to check the rule: the capability and the name are what CUDA would report
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla V100")

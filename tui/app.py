@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -21,7 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 from textual.worker import get_current_worker
 
-from ..engine.config import TrainConfig
+from ..engine.config import RESUME_OVERRIDES, TrainConfig
 from ..engine.launch import LaunchError
 from ..engine.runs import RunDir
 from ..engine.watch import RunWatch, process_alive, run_info
@@ -30,7 +31,7 @@ from .messages import GeneratedText, LaunchFailed, RunEnded, RunHistory, RunLaun
 from .run_link import RunLink, start_run, stream_generation
 from .run_view import RunView
 from .runs_screen import RunsScreen
-from .screens import HelpScreen, QuitWhileTraining
+from .screens import HelpScreen, NextRun, QuitWhileTraining
 from .widgets.config_form import ConfigForm
 from .widgets.device_status import DeviceStatus
 from .widgets.event_log import EventLog
@@ -47,8 +48,10 @@ class RnnTuiApp(RunView, App):
     # priority: the keys work while a form field has focus. The tooltips are the help screen's
     # and the README's key table (tests/test_docs.py holds the README to them).
     BINDINGS = [
-        Binding("ctrl+r", "start", "Start", priority=True, tooltip="start, or resume the --resume / attached run"),
+        Binding("ctrl+r", "start", "Start", priority=True,
+                tooltip="start; with a run on screen: train on, or a new run"),
         Binding("ctrl+t", "pause", "Pause", priority=True, tooltip="pause / resume (acts between two minibatches)"),
+        Binding("ctrl+t", "resume", "Resume", priority=True),  # the same key, named for what it does while paused
         Binding("ctrl+o", "stop", "Stop", priority=True, tooltip="stop; the last completed epoch is checkpointed"),
         Binding("ctrl+g", "sample", "Sample", priority=True,
                 tooltip="sample now with the form's prefix and temperature"),
@@ -63,6 +66,8 @@ class RnnTuiApp(RunView, App):
         Binding("ctrl+q", "request_quit", "Quit", priority=True, show=False,  # Textual's own quit key
                 tooltip="quit (while a run trains: stop it, leave it, or stay)"),
     ]
+    # what acts on the run the dashboard shows: not from the runs screen or the compare view
+    RUN_ACTIONS = ("start", "pause", "resume", "stop", "sample", "save", "detach")
 
     FOLLOW_POLL_S = 0.25
 
@@ -76,7 +81,7 @@ class RnnTuiApp(RunView, App):
         self.autostart = start
         self.ascii_only = ascii_only
         self.attach_path = attach
-        self.resume_path = resume or attach  # what ctrl+r resumes, if anything
+        self.resume_path = resume            # a --resume given: the first ctrl+r trains it on
         self.link: RunLink | None = None     # the run followed
         self.run_live = False                # its process is still training (or closing)
         self.launching = False
@@ -84,7 +89,7 @@ class RnnTuiApp(RunView, App):
         self.run_finished = False
         self.quitting = False
         self.detached = False
-        self.run_dir: str | None = resume or attach
+        self.run_dir: str | None = resume or attach  # the run on screen: ctrl+r offers to train it on
         self.checkpoint_epoch: int | None = None
         self.epochs = self.train_config.epochs
         self.save_requested = False
@@ -96,7 +101,7 @@ class RnnTuiApp(RunView, App):
                 yield ConfigForm(self.train_config, id="form")
                 yield DeviceStatus(self.train_config.device, id="device")
             with Vertical(id="right"):
-                yield PerplexityChart(ascii_only=self.ascii_only, id="chart")
+                yield PerplexityChart(ascii_only=self.ascii_only, plain=bool(os.environ.get("NO_COLOR")), id="chart")
                 yield ProgressPanel(id="progress")
                 yield GenerationPane(id="generation", max_lines=500)
                 yield EventLog(id="events", max_lines=500)
@@ -107,14 +112,13 @@ class RnnTuiApp(RunView, App):
             self.screen.add_class("-ascii")
         self.query_one("#form").border_title = "configuration"
         self.query_one("#device").border_title = "device"
-        self.query_one("#chart").border_title = "perplexity"
         self.query_one("#generation").border_title = "generation"
         self.query_one("#events").border_title = "events"
         self.log_event("ready: ctrl+r starts, f1 lists the keys")
         if self.attach_path:
             self.follow(RunLink(self.attach_path))
         elif self.resume_path:
-            self.log_event(f"ctrl+r resumes {self.resume_path}; ctrl+g samples from it")
+            self.log_event(f"ctrl+r trains {self.resume_path} on; ctrl+g samples from it")
         if self.autostart:
             self.call_after_refresh(self.action_start)
 
@@ -145,17 +149,42 @@ class RnnTuiApp(RunView, App):
             name, reason = next(iter(problems.items()))
             self.notify(f"{name.replace('_', ' ')} {reason}", title="cannot start", severity="error", markup=False)
             return
+        if self.resume_path:  # `rnn-tui --resume RUN`: what to do was said on the command line
+            self._launch(config, self.resume_path)
+        elif self.run_dir:
+            kept = [name.replace("_", " ") for name, value in config.to_dict().items()
+                    if name not in (*RESUME_OVERRIDES, "run_dir", "preset") and value != getattr(self.train_config, name)]
+            question = NextRun(Path(self.run_dir).name, self._trained_epochs(), config.epochs, kept)
+            self.push_screen(question, lambda answer: answer and self._launch(config, self.run_dir
+                                                                                 if answer == "resume" else None))
+        else:
+            self._launch(config, None)
+
+    def _trained_epochs(self) -> int | None:
+        """The epoch the run on screen would train on from: its checkpoint's (None: it has none)."""
+        if self.checkpoint_epoch is not None:
+            return self.checkpoint_epoch
+        epoch = run_info(self.run_dir).status.get("epoch")
+        return epoch if isinstance(epoch, int) and RunDir(self.run_dir).checkpoint_path.is_file() else None
+
+    def _launch(self, config: TrainConfig, resume: str | None) -> None:
+        """Start a run (``resume``: train that one on): the run on screen stays until the new one draws."""
+        if resume is None:
+            config.run_dir = None if self.run_dir else config.run_dir  # a new run: a new folder
         self.train_config, self.epochs = config, config.epochs
         self.launching = True
-        self.query_one(PerplexityChart).reset(total_epochs=config.epochs)
         self.query_one(ProgressPanel).set_status("starting: loading torch and the corpus…")
         self.query_one(ConfigForm).set_enabled(False)
-        self.launch(config, self.resume_path)
+        self.refresh_bindings()
+        self.launch(config, resume)
 
     def action_pause(self) -> None:
         if self._training_active() and self._send("resume" if self.training_paused else "pause"):
             # what was asked for, before the run's event says so: a second quick press toggles back
             self.training_paused = not self.training_paused
+            self.refresh_bindings()
+
+    action_resume = action_pause  # ctrl+t while paused: the same toggle, named Resume in the footer
 
     def action_stop(self) -> None:
         if self._training_active() and self._send("stop"):
@@ -210,7 +239,8 @@ class RnnTuiApp(RunView, App):
         if saved:
             self.train_config = TrainConfig.from_dict(saved)
             self.query_one(ConfigForm).load(self.train_config)
-        self.attach_path = self.resume_path = self.run_dir = path
+        self.attach_path = self.run_dir = path
+        self.resume_path = None  # ctrl+r asks: train the opened run on, or a new run
         self.query_one(GenerationPane).clear()
         self.follow(RunLink(path))
 
@@ -246,10 +276,23 @@ class RnnTuiApp(RunView, App):
             os.kill(info.pid, signal.SIGTERM)  # the trainer still checkpoints on its way out
         self.exit()
 
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """The footer shows what the keys do now: Pause or Resume, Start only when nothing trains, and none
+        of the run's keys over the runs screen or the compare view."""
+        if action not in self.RUN_ACTIONS:
+            return True
+        if self.screen is not self.screen_stack[0]:
+            return False
+        active = self._training_active()
+        return {"start": not active and not self.launching, "pause": active and not self.training_paused,
+                "resume": active and self.training_paused, "stop": active, "save": active, "detach": active,
+                "sample": active or bool(self.run_dir) and not self.launching}[action]
+
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)
         for binding in self.BINDINGS:
-            yield SystemCommand(binding.description, f"{binding.key}", getattr(self, f"action_{binding.action}"))
+            if binding.tooltip:  # ctrl+t once: Pause, which resumes a paused run
+                yield SystemCommand(binding.description, binding.key, getattr(self, f"action_{binding.action}"))
 
     def _training_active(self) -> bool:
         """A run that has reported ``finished`` is only closing its files: it is not active."""
@@ -264,7 +307,8 @@ class RnnTuiApp(RunView, App):
     # -- the run: launched, then followed -------------------------------------------------------------
     def follow(self, link: RunLink) -> None:
         self.link, self.run_live, self.run_finished, self.training_paused = link, True, False, False
-        self.checkpoint_epoch = None
+        self.run_dir, self.checkpoint_epoch = str(link.path), None
+        self.refresh_bindings()
         self.follow_run(link)
 
     # -- workers: they only post messages ------------------------------------------------------------
@@ -295,19 +339,35 @@ class RnnTuiApp(RunView, App):
 
     @work(thread=True, group="generate", exclusive=True)
     def generate_from_checkpoint(self, path: str, prefix: str, temperature: float) -> None:
-        code, error = stream_generation(path, prefix, temperature, 200,
-                                        lambda piece: self.post_message(GeneratedText(piece)))
-        self.post_message(GeneratedText("", done=True, error=error if code else None))
+        pieces: list[str] = []
+
+        def streamed(piece: str) -> None:
+            pieces.append(piece)
+            self.post_message(GeneratedText(piece))
+        code, error = stream_generation(path, prefix, temperature, 200, streamed)
+        problem = None
+        if code == 0:  # kept with the run's other samples, as one asked of a training run is
+            run = RunDir(path)
+            status = run.read_status() or {}
+            best = run.best_path.is_file()
+            epoch = status.get("best_val_epoch" if best else "epoch")
+            try:
+                run.append_sample(epoch if isinstance(epoch, int) else 0, "".join(pieces).rstrip("\n"),
+                                  f"on demand from {'best.pt' if best else 'checkpoint.pt'} (t={temperature:g})")
+            except OSError as exc:
+                problem = f"not kept in samples.txt: {exc.strerror or exc}"
+        self.post_message(GeneratedText("", done=True, error=error if code else None, problem=problem))
 
     # -- message handlers ------------------------------------------------------------------------------
     def on_run_launched(self, message: RunLaunched) -> None:
         self.launching = False
-        self.resume_path = self.attach_path  # a run started here is done with --resume; an attached one is not
+        self.resume_path = None  # a --resume is done with once trained on
         self.follow(message.link)
 
     def on_launch_failed(self, message: LaunchFailed) -> None:
         self.launching = False
         self.query_one(ConfigForm).set_enabled(True)
+        self.refresh_bindings()
         self.fail(message.reason, "the run did not start")
 
     def on_generated_text(self, message: GeneratedText) -> None:
@@ -316,6 +376,8 @@ class RnnTuiApp(RunView, App):
             pane.stream("\n")
             if message.error:
                 self.log_event(f"generation failed: {message.error.splitlines()[-1]}")
+            if message.problem:
+                self.log_event(message.problem)
         else:
             pane.stream(message.text)
 

@@ -36,8 +36,9 @@ def run_bench(quick: bool, repeats: int, device: str, kernels: str, as_json: boo
 
 
 def format_bench(results: dict, repeats: int, batches: int) -> str:
-    lines = [f"\nrnn-tui bench on {results['device']}, torch {results['torch']}, {results['threads']} threads, "
-             f"--kernels {results['kernels']}; median of {repeats} alternating runs of {batches} minibatches",
+    lines = [f"\nrnn-tui bench on {results['device']}: {results['cpu']}",
+             f"torch {results['torch']}, {results['threads']} threads, --kernels {results['kernels']}; "
+             f"median of {repeats} alternating runs of {batches} minibatches",
              "textbook scratch-rnn: d2l's loop, timed in a process as d2l's notebook runs (the × baseline)\n"
              "textbook in rnn-tui:  the same loop, timed in a process as rnn-tui trains, like every other path"]
     for work in results["workloads"]:
@@ -48,6 +49,7 @@ def format_bench(results: dict, repeats: int, batches: int) -> str:
             gflops = work["achieved_gflops_scratch"].get(label)
             lines.append(f"  {label:<22}{speed:>12,.0f}{work['ratio_to_textbook'].get(label, 0):>12.2f}"
                          f"{'' if gflops is None else f'{gflops:.1f}':>10}")
+        lines += [f"  {label}: skipped: {reason}" for label, reason in work["skipped"].items()]
         lines.append(f"  fast scratch-rnn's recurrence steps: {work['fast_recurrence']}")
         lines += [f"  matmul roofline {name}: {value:.1f} GFLOP/s" for name, value in work["matmul_gflops"].items()]
         gen = work["generation_chars_per_sec"]
@@ -83,6 +85,7 @@ def format_dashboard_bench(result: dict) -> str:
     lines = [
         f"dashboard bench ({result['configuration']}; dashboards in a {result['terminal']}; "
         f"{result['repeats']} rounds of runs in rotating order, epochs after the first)",
+        f"  on {result['cpu']}",
         f"  headless   {result['headless_tokens_per_sec']:>10,.0f} tokens/s (median epoch)",
     ]
     for name, how in (("dashboard", "started in the dashboard"), ("attached", "detached, a dashboard attached")):

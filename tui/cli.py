@@ -1,11 +1,12 @@
-"""``rnn-tui``: the dashboard, plus ``train``, ``attach``, ``control``, ``runs``, ``compare``, ``serve``,
-``generate``, ``corpora`` and ``bench``.
+"""``rnn-tui``: the dashboard, plus ``train``, ``attach``, ``logs``, ``control``, ``runs``, ``compare``,
+``serve``, ``generate``, ``presets``, ``corpora`` and ``bench``.
 
 Importing this module loads neither torch nor Textual: ``rnn-tui --help`` answers at once, and
 each command imports what it needs when it runs.
 """
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -14,7 +15,7 @@ from click.core import ParameterSource
 from ..engine.control import COMMANDS
 from ..engine.summary import SORT_KEYS
 
-from .options import config_from_options, kernels_option, train_options
+from .options import config_from_options, kernels_option, train_options, train_params
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -68,26 +69,48 @@ def train(ctx: click.Context, as_json: bool, detach: bool, ready_fd: int | None,
     ctx.exit(run_train(config, as_json, options.get("resume"), given, ready_fd))
 
 
+def run_folder(run: str | None) -> str:
+    """The run folder RUN names: a path, or a run's name under the runs root or in the index of this
+    user's runs; without RUN, the newest live run. InputError, one line, when there is none."""
+    from .headless import InputError
+    from ..engine.run_index import index_dir, resolve_run
+    from ..engine.runs import runs_root
+    from ..engine.watch import latest_live_run
+    if run is None:
+        live = latest_live_run()
+        if live is None:
+            raise InputError(f"no live run under {runs_root()} or in {index_dir()}: name a run folder")
+        return str(live.path)
+    found = resolve_run(run)
+    if found is None:
+        raise InputError(f"{run} is not a run folder (it has no config.json or status.json), nor the name of "
+                         f"one under {runs_root()} or in {index_dir()}")
+    return str(found)
+
+
 @cli.command(context_settings=CONTEXT)
 @click.argument("run", required=False, type=click.Path())
 @click.option("--ascii", "ascii_only", is_flag=True, help="Draw with ASCII only.")
 @click.pass_context
 def attach(ctx: click.Context, run: str | None, ascii_only: bool) -> None:
-    """Open the dashboard on RUN, a run folder: live, finished or gone.
+    """Open the dashboard on RUN (a run folder, or a run's name): live, finished or gone.
 
-    Without RUN: the most recent live run under $RNN_TUI_RUNS (default ./runs)."""
-    from .headless import InputError
-    from ..engine.runs import runs_root
-    from ..engine.watch import is_run_folder, latest_live_run
-    if run is None:
-        live = latest_live_run()
-        if live is None:
-            raise InputError(f"no live run under {runs_root()}/: name a run folder, rnn-tui attach RUN")
-        run = str(live.path)
-    elif not is_run_folder(run):
-        raise InputError(f"{run} is not a run folder (it has no config.json or status.json)")
+    Without RUN: the newest live run, wherever it was started."""
+    path = run_folder(run)
     from .app import run_dashboard
-    ctx.exit(run_dashboard(None, ascii_only=ascii_only, attach=run))
+    ctx.exit(run_dashboard(None, ascii_only=ascii_only, attach=path))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("run", required=False, type=click.Path())
+@click.option("-f", "--follow", is_flag=True, help="Keep printing events as they come, until the run ends.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON event per line, as train --json prints them.")
+def logs(run: str | None, follow: bool, as_json: bool) -> None:
+    """Print RUN's events as `rnn-tui train` shows them (a run folder, or a run's name; default: the newest live run).
+
+    With -f it follows the run until it ends and exits as the run did: 0, 1 (diverged, failed, gone), 128 + a signal."""
+    from .headless import run_logs
+    sys.exit(run_logs(run_folder(run), follow, as_json))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -100,38 +123,59 @@ def attach(ctx: click.Context, run: str | None, ascii_only: bool) -> None:
 @click.option("--timeout", "timeout_s", type=float, default=120, show_default=True,
               help="Seconds to wait for the run to act.")
 def control(run: str, command: str, timeout_s: float, **sample_options) -> None:
-    """Steer the live run in RUN: pause, resume, stop, save, or sample (its text printed).
+    """Steer the live run RUN (a run folder, or a run's name): pause, resume, stop, save, or sample.
 
-    Waits until the run has acted (stop: until its process has ended); exit 2 if RUN is not live."""
+    Waits until the run has acted (stop: until its process has ended; sample: prints the text); exit 2 if
+    RUN is not live."""
     from .headless import run_control
-    sys.exit(run_control(run, command, sample_options, timeout_s))
+    sys.exit(run_control(run_folder(run), command, sample_options, timeout_s))
 
 
-@cli.command(context_settings=CONTEXT)
+class ServeCommand(click.Command):
+    """``serve --help``: its own options, then one line for the training options it passes on."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        training = {option.name for option in train_params()}
+        rows = [param.get_help_record(ctx) for param in self.get_params(ctx) if param.name not in training]
+        with formatter.section("Options"):
+            formatter.write_dl([row for row in rows if row])
+        with formatter.section("Training options"):
+            formatter.write_text("Every option of `rnn-tui train` (see rnn-tui train --help), e.g. --corpus "
+                                 "markov --hidden 64: each tab's form starts from them.")
+
+
+@cli.command(cls=ServeCommand, context_settings=CONTEXT)
 @train_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--allow-remote", is_flag=True,
               help="Listen on an address other hosts can reach (anyone who reaches it controls training).")
+@click.option("--public-url", default=None, metavar="URL",
+              help="The address browsers use, behind a reverse proxy that rewrites it. [default: the one each "
+                   "browser asked for, so any ssh -L port works]")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, allow_remote: bool, **options) -> None:
+def serve(ctx: click.Context, host: str, port: int, allow_remote: bool, public_url: str | None, **options) -> None:
     """The dashboard in a browser tab (textual-serve), for a laptop tunnelled to this box.
 
     Each tab is a dashboard: it follows the run that trains, if one does; closing it detaches."""
     from .serve import run_serve
     given = {name: value for name, value in _given_by_user(ctx).items() if name in options}
-    sys.exit(run_serve(host, port, allow_remote, given))
+    config = config_from_options(options, set(given))
+    sys.exit(run_serve(host, port, allow_remote, given, config, public_url and public_url.rstrip("/")))
 
 
 @cli.command(context_settings=CONTEXT)
-@click.option("--root", type=click.Path(), default=None, help="The runs root. [default: $RNN_TUI_RUNS, else ./runs]")
+@click.option("--root", type=click.Path(), default=None,
+              help="List only the runs under this folder. [default: $RNN_TUI_RUNS, else ./runs, and your runs elsewhere]")
 @click.option("--sort", type=click.Choice(list(SORT_KEYS)), default="started", show_default=True,
               help="started, epochs, speed and size: largest first; the others (val, train: best) smallest first.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per run, one a line.")
-def runs(root: str | None, sort: str, as_json: bool) -> None:
-    """Every run folder under the runs root: status, model, epochs, best validation perplexity…"""
+@click.option("--wide", is_flag=True, help="Every column (hidden, corpus, train, tokens/s, device, started, size), "
+                                          "not the 80 columns of the default.")
+def runs(root: str | None, sort: str, as_json: bool, wide: bool) -> None:
+    """Every run: under the runs root, and wherever else you started one. Status, best validation, epochs…"""
     from .runs_cli import run_runs
-    sys.exit(run_runs(root, sort, as_json))
+    sys.exit(run_runs(root, sort, as_json, wide))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -144,8 +188,11 @@ def runs(root: str | None, sort: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="The comparison as one JSON object.")
 def compare(runs: tuple[str, ...], plot: bool, metric: str, x_axis: str, as_json: bool) -> None:
     """RUNS side by side: the options that differ, final and best perplexities, speed."""
+    from .headless import InputError
     from .runs_cli import run_compare
-    sys.exit(run_compare(runs, plot, metric, x_axis, as_json))
+    if len(runs) < 2:
+        raise InputError("compare needs two runs or more")
+    sys.exit(run_compare(tuple(run_folder(run) for run in runs), plot, metric, x_axis, as_json))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -160,8 +207,11 @@ def compare(runs: tuple[str, ...], plot: bool, metric: str, x_axis: str, as_json
               help="In a run folder: best.pt (lowest validation loss) or checkpoint.pt (the last epoch).")
 @kernels_option
 def generate(checkpoint: str, prefix, length, temperature, top_k, seed, device, which, kernels) -> None:
-    """Stream text from CHECKPOINT: a checkpoint file, or a run folder (its best, else its latest)."""
+    """Stream text from CHECKPOINT: a checkpoint file, or a run (its folder or name: its best, else its latest)."""
     from .headless import run_generate
+    from ..engine.run_index import resolve_run
+    if not os.path.isfile(checkpoint):
+        checkpoint = str(resolve_run(checkpoint) or checkpoint)  # not found: generate says so, naming it
     sys.exit(run_generate(checkpoint, prefix, length, temperature, top_k, seed, device, kernels, which))
 
 

@@ -11,7 +11,8 @@ import time
 import click
 
 from ..engine import events as ev
-from ..engine.config import TrainConfig
+from ..engine.config import RESUME_OVERRIDES, TrainConfig
+from .formatting import format_seconds
 
 
 class InputError(click.ClickException):
@@ -59,7 +60,8 @@ class Output:
                 self.show_lr = TrainConfig.from_dict(event.config).lr_moves()
             case ev.Progress() if self.progress_on_tty:
                 self.write(f"\repoch {event.epoch}: {event.batch}/{event.batches} minibatches, perplexity "
-                           f"{event.train_perplexity:.2f}, {event.tokens_per_sec:,.0f} tokens/sec ", err=True)
+                           f"{event.train_perplexity:.2f}, {event.tokens_per_sec:,.0f} tokens/sec, "
+                           f"eta {format_seconds(event.eta_s)} ", err=True)
             case ev.Epoch():
                 if self.progress_on_tty:
                     self.write("\r\033[K", err=True)
@@ -93,15 +95,6 @@ class Output:
                 if event.best_checkpoint:
                     self.write(f"best: {event.best_checkpoint} (epoch {event.best_epoch}, "
                                f"val loss {event.best_val_loss:.4f} nats)\n")
-
-
-def format_seconds(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
 def _install_signal_handlers(control) -> None:
@@ -138,7 +131,7 @@ def _run_train(config: TrainConfig, out: Output, resume: str | None, given: dict
     # torch loads only here, after the options have been checked.
     from ..engine.control import TrainControl
     from ..engine.distributed import launched_by_torchrun
-    from ..engine.session import RESUME_OVERRIDES, prepare_run
+    from ..engine.session import prepare_run
     from ..engine.trainer import TrainingInputError
 
     if launched_by_torchrun():
@@ -285,6 +278,42 @@ def run_detached(config: TrainConfig, as_json: bool, given: dict) -> int:
     return 0
 
 
+LOGS_POLL_S = 0.25
+
+
+def run_logs(run, follow: bool, as_json: bool) -> int:
+    """``rnn-tui logs RUN [-f]``: the run's events as ``train`` prints them; following, until it ends.
+
+    Exits as the run's own process did (0, 1, 128 + a signal); 1 for a run that is gone."""
+    from ..engine.watch import RunWatch
+    out = Output(as_json)
+    watch = RunWatch(run)
+    last = None
+    while True:
+        info = watch.info()  # before the events: an end told here has its events read below
+        for event in watch.poll():
+            if isinstance(event, ev.Progress) and not (follow and info.state == "live"):
+                continue  # a live figure is news only while following
+            out.event(event)
+            if isinstance(event, (ev.Finished, ev.Error)):
+                last = event
+            elif isinstance(event, ev.Start):
+                last = None  # resumed: what ended before goes on
+        if not out.alive:
+            _quiet_stdout()
+            return 0
+        if not follow or info.state != "live":
+            break
+        time.sleep(LOGS_POLL_S)
+    if info.state == "live":
+        return 0
+    if info.state == "gone":
+        out.write(f"gone: its process ended without finishing (killed, or the machine restarted); "
+                  f"resume with: rnn-tui train --resume {shlex.quote(str(info.path))}\n", err=True)
+        return 1
+    return _exit_status(last, None, info.path) if isinstance(last, ev.Finished) else 1
+
+
 def run_control(run: str, command: str, options: dict, timeout_s: float) -> int:
     """``rnn-tui control RUN COMMAND``: send it, then wait for what it does to show in the run's events."""
     from ..engine.control_socket import RunNotLive, send_command
@@ -348,7 +377,11 @@ def run_generate(path: str, prefix: str | None, length: int, temperature: float,
         problem = kernels_problem(kernels, target)
         if problem:
             raise InputError(problem)
-        model, vocab, config = model_from_checkpoint(load_checkpoint(path, which=which), target, kernels)
+        state = load_checkpoint(path, which=which)
+        if state["epoch"] == 0:
+            click.echo("warning: this checkpoint was written before any epoch had trained: its text is random",
+                       err=True)
+        model, vocab, config = model_from_checkpoint(state, target, kernels)
         pieces = generate_text(model, vocab, prefix or config.prefix, length, preprocess=config.preprocess or "raw",
                                tokens=config.tokens, temperature=temperature, top_k=top_k, seed=seed, device=target)
         out = Output(as_json=False)

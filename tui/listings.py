@@ -21,11 +21,11 @@ def corpora_table() -> str:
     """The registry as a table that fits 80 columns; origins and options follow it, one per line."""
     from ..corpora import REGISTRY
     from ..corpora.download import data_dir
-    rows = [("name", "offline", "preprocess", "description")]
-    rows += [(s.name, "yes" if s.available() else "download", s.preprocess, s.description) for s in REGISTRY.values()]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[3]]) for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in (*widths, len("description"))))
+    from .formatting import text_table
+    def here(source) -> str:
+        return "yes" if source.available() else "download" if source.downloadable else "place a copy"
+    rows = [[s.name, here(s), s.preprocess, s.description] for s in REGISTRY.values()]
+    lines = [text_table(["name", "here", "preprocess", "description"], rows, width=80, flexible=3)]
     lines += ["", "Origins and licences:"]
     lines += [f"  {s.name}: {s.origin} ({s.licence})" for s in REGISTRY.values()]
     lines += ["", "Options (defaults shown):"]

@@ -52,4 +52,5 @@ class GeneratedText(Message):
     """A piece of on-demand generation from a checkpoint; ``done`` closes the stream."""
     text: str
     done: bool = False
-    error: str | None = None
+    error: str | None = None    # why generation failed
+    problem: str | None = None  # why the sample could not be kept in the run's samples.txt

@@ -114,6 +114,11 @@ def train_options(func):
     return func
 
 
+def train_params() -> list[click.Parameter]:
+    """The training options as click parameters (what ``train_options`` adds to a command)."""
+    return train_options(click.command()(lambda **_: None)).params
+
+
 def config_from_options(options: dict, given: set[str] | None = None) -> TrainConfig:
     """A ``TrainConfig`` from parsed options (``None`` keeps the corpus-dependent defaults open).
 

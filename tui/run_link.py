@@ -11,14 +11,17 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from ..engine.config import TrainConfig
+from ..engine.config import RESUME_OVERRIDES, TrainConfig
 from ..engine.control_socket import RunNotLive, send_command
 from ..engine.launch import DetachedRun, launch_training, rnn_tui_command
 
 
 def start_run(config: TrainConfig, resume: str | None = None) -> DetachedRun:
-    """Launch the run the form describes (or resume ``resume`` with it); LaunchError if it cannot start."""
-    options = {name: value for name, value in config.to_dict().items() if name != "resume"}
+    """Launch the run the form describes, or train ``resume`` on with the form's values of what a resumed
+    run may change; LaunchError if it cannot start."""
+    options = config.to_dict()
+    if resume:
+        options = {name: options[name] for name in RESUME_OVERRIDES}
     return launch_training({**options, "resume": resume}, config.model)
 
 

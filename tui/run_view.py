@@ -6,6 +6,7 @@ An attached run's history is shown the same way as live events, its chart drawn 
 """
 from __future__ import annotations
 
+import math
 import time
 
 from rich.text import Text
@@ -24,10 +25,14 @@ from .widgets.perplexity_chart import PerplexityChart
 from .widgets.progress_panel import ProgressPanel
 
 
+MAX_SHOWN_LOSS = 700.0  # nats: the exp of more overflows (the trainer ends such a run as diverged)
+
+
 class RunView:
     """Message handlers of ``RnnTuiApp`` for the run it follows (state lives on the app)."""
     PROGRESS_DISPLAY_INTERVAL_S = 0.5
     REPLAYED_EVENTS = 300  # an attached run's latest events shown in its panes; the chart takes every epoch
+    training_status = "training"  # the status line while the run trains (set by its start)
 
     def on_run_history(self, message: RunHistory) -> None:
         events, info = message.events, message.info
@@ -51,6 +56,7 @@ class RunView:
                 self.query_one(DeviceStatus).track(info.pid)
             if not start:
                 self.query_one(ProgressPanel).set_status("starting…")
+        self.refresh_bindings()
         if self.attach_path:
             told = {"live": "live", "finished": f"finished, {info.outcome}", "gone": "gone"}[info.state]
             self.log_event(f"attached ({told}): {len(points)} epochs so far, in {info.path}")
@@ -60,8 +66,8 @@ class RunView:
         self.run_live = self.training_paused = False
         self.query_one(ConfigForm).set_enabled(True)
         self.query_one(DeviceStatus).track(None)
+        self.refresh_bindings()
         if info.state == "gone":
-            self.resume_path = str(info.path) if self.checkpoint_epoch else self.resume_path
             then = (f"ctrl+r resumes from its last checkpoint, epoch {self.checkpoint_epoch}"
                     if self.checkpoint_epoch else "it left no checkpoint to resume")
             text = f"gone: its process ended without finishing (killed, or the machine restarted); {then}"
@@ -87,15 +93,18 @@ class RunView:
                 if time.monotonic() - self._progress_shown_at < self.PROGRESS_DISPLAY_INTERVAL_S:
                     return
                 self._progress_shown_at = time.monotonic()
-                progress.show_progress(event.epoch, self.epochs, event.batch, event.batches, event.tokens_per_sec,
-                                       lr=self._moving_lr(event.lr))
+                progress.show_progress(epoch=event.epoch, epochs=self.epochs, batch=event.batch, batches=event.batches,
+                                       tokens_per_sec=event.tokens_per_sec, elapsed_s=event.elapsed_s,
+                                       eta_s=event.eta_s, grad_norm=event.grad_norm, lr=event.lr)
             case ev.Epoch():
                 self._memory(event.memory)
                 if not replay:
                     self.query_one(PerplexityChart).add_point(event.epoch, event.train_perplexity,
                                                               event.val_perplexity)
-                progress.show_progress(event.epoch, event.epochs, 1, 1, event.tokens_per_sec, event.eta_s,
-                                       self._moving_lr(event.lr))
+                best = None if event.best_val_loss is None else math.exp(min(event.best_val_loss, MAX_SHOWN_LOSS))
+                progress.show_progress(epoch=event.epoch, epochs=event.epochs, batch=None,  # the whole epoch
+                                       tokens_per_sec=event.tokens_per_sec, elapsed_s=event.elapsed_s,
+                                       eta_s=event.eta_s, grad_norm=event.grad_norm, lr=event.lr, best_val=best)
                 val = (f", val {event.val_perplexity:.3f} ({event.val_loss:.3f} nats)"
                        if event.val_loss is not None else "")
                 self.log_event(f"epoch {event.epoch}: perplexity {event.train_perplexity:.3f}{val}")
@@ -104,8 +113,11 @@ class RunView:
                 self.query_one(GenerationPane).add_sample(title, event.text)
             case ev.Paused() | ev.Resumed():
                 self.training_paused = isinstance(event, ev.Paused)
-                progress.set_status(f"{event.event} at epoch {event.epoch}, minibatch {event.batch}"
-                                    + (": ctrl+t resumes" if self.training_paused else ""))
+                self.refresh_bindings()
+                progress.show_progress(epoch=event.epoch, batch=event.batch)  # where it waits, if no progress told it
+                where = f"{event.event} at epoch {event.epoch}, minibatch {event.batch}"
+                self.log_event(where)
+                progress.set_status(f"{where}: ctrl+t resumes" if self.training_paused else self.training_status)
             case ev.Checkpoint():  # written every epoch: logged when asked for (ctrl+s) or when it fails
                 if event.ok:
                     self.checkpoint_epoch = event.epoch
@@ -123,6 +135,7 @@ class RunView:
             case ev.Finished():
                 self.run_finished = True
                 self.training_paused = False
+                self.refresh_bindings()
                 ppl = f", perplexity {event.train_perplexity:.3f}" if event.train_perplexity is not None else ""
                 progress.set_status(f"{event.status}: epoch {event.epoch}/{self.epochs}{ppl}")
                 if event.status in ("early-stopped", "time-up"):
@@ -138,6 +151,7 @@ class RunView:
                     self.log_event(f"{event.status}; checkpoint of epoch {event.epoch} in {event.checkpoint}")
             case ev.Error():
                 self.run_finished = True
+                self.refresh_bindings()
                 self.fail(event.message, "the run failed", replay)
 
     def _show_start(self, event: ev.Start, history: list[dict]) -> None:
@@ -147,15 +161,12 @@ class RunView:
         self.query_one(PerplexityChart).reset(event.floor_perplexity, history=history, total_epochs=self.epochs)
         self.query_one(DeviceStatus).set_device(event.device)
         progress = self.query_one(ProgressPanel)
-        progress.set_status(f"training {event.config['model']} on {event.device}")
-        progress.show_progress(event.start_epoch + 1, self.epochs, 0, event.batches_per_epoch, 0)
+        self.training_status = f"training {event.config['model']} on {event.device}"
+        progress.set_status(self.training_status)
+        progress.reset(epoch=event.start_epoch + 1, epochs=self.epochs, batch=0, batches=event.batches_per_epoch)
         floor = f", floor {event.floor_perplexity:.3f}" if event.floor_perplexity else ""
         self.log_event(f"start: {event.corpus.get('name')}, vocab {event.vocab_size}, "
                        f"{event.num_parameters:,} parameters{floor}; run {self.run_dir}")
-
-    def _moving_lr(self, lr: float | None) -> float | None:
-        """The rate, shown only when a schedule or warmup moves it."""
-        return lr if self.train_config.lr_moves() else None
 
     def _memory(self, memory: dict | None) -> None:
         if memory:

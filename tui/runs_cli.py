@@ -8,57 +8,51 @@ import time
 
 import click
 
+from ..engine.run_index import index_dir
+from ..engine.runs import RunDir, runs_root
 from ..engine.summary import Curve, RunSummary, compare_runs, summarize_all
-from ..engine.watch import is_run_folder
-from .headless import InputError
+from .formatting import NA, format_number, format_size, text_table
 
-NA = "N/A"
 MARKERS = ["*", "+", "x", "o", "#", "@", "%", "&"]  # one per run where colour is not to be used
 
 
-def _number(value, spec: str) -> str:
-    return NA if value is None or (isinstance(value, float) and not math.isfinite(value)) else format(value, spec)
+RUNS_HEADER = ["run", "status", "best val (ep)", "epochs", "model", "hidden", "corpus", "train", "tokens/s",
+               "device", "started", "size", "note"]
+RIGHT_ALIGNED = {"best val (ep)", "epochs", "train", "tokens/s", "size"}
+NARROW = ["run", "status", "best val (ep)", "epochs", "model", "note"]  # what 80 columns hold: `runs`
+NARROW_WIDTH = 80
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return NA
-
-
-def _table(rows: list[list[str]], right: set[int]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
-             .rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def runs_row(s: RunSummary) -> list[str]:
-    epochs = f"{_number(s.epochs_done, 'd')}/{_number(s.epochs, 'd')}" if s.epochs_done or s.epochs else NA
+def runs_row(s: RunSummary) -> dict[str, str]:
+    """A run's cells of the runs table, by header (``rnn-tui runs`` and the runs screen alike)."""
+    epochs = f"{format_number(s.epochs_done, 'd')}/{format_number(s.epochs, 'd')}" if s.epochs_done or s.epochs else NA
     best = f"{s.best_val_perplexity:.3f} ({s.best_val_epoch})" if s.best_val_perplexity is not None else NA
     shape = f"{s.hidden}x{s.layers}" if s.hidden else NA
     started = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.started_at)) if s.started_at else NA
-    return [s.name, s.status, s.model or NA, shape, s.corpus or NA, epochs, best, _number(s.train_perplexity, ".3f"),
-            _number(s.tokens_per_sec, ",.0f"), (s.device or NA).split(" (")[0], started, _size(s.size_bytes), s.note]
+    cells = [s.name, s.status, best, epochs, s.model or NA, shape, s.corpus or NA,
+             format_number(s.train_perplexity, ".3f"), format_number(s.tokens_per_sec, ",.0f"),
+             (s.device or NA).split(" (")[0], started, format_size(s.size_bytes), s.note]
+    return dict(zip(RUNS_HEADER, cells))
 
 
-RUNS_HEADER = ["run", "status", "model", "hidden", "corpus", "epochs", "best val (epoch)", "train", "tokens/s",
-               "device", "started", "size", "note"]
+def runs_table(summaries: list[RunSummary], wide: bool) -> str:
+    """``rnn-tui runs``: the runs as a table of 80 columns (the note cut to fit), or of every column."""
+    header = RUNS_HEADER if wide else NARROW
+    rows = [[runs_row(s)[name] for name in header] for s in summaries]
+    right = {i for i, name in enumerate(header) if name in RIGHT_ALIGNED}
+    return text_table(header, rows, right, width=None if wide else NARROW_WIDTH, flexible=header.index("note"))
 
 
-def run_runs(root: str | None, sort: str, as_json: bool) -> int:
+def run_runs(root: str | None, sort: str, as_json: bool, wide: bool = False) -> int:
     summaries = summarize_all(root, sort)
     if as_json:
         for summary in summaries:
             click.echo(json.dumps(summary.to_dict(), ensure_ascii=False))
         return 0
     if not summaries:
-        click.echo(f"no runs under {root or os.environ.get('RNN_TUI_RUNS') or 'runs'}/")
+        click.echo(f"no runs under {RunDir(root or runs_root()).path}" + ("" if root else f" or in {index_dir()}"))
         return 0
-    click.echo(_table([RUNS_HEADER] + [runs_row(s) for s in summaries], right={5, 6, 7, 8, 11}))
+    click.echo(runs_table(summaries, wide))
     notes = [f"{s.name}: {s.problem}" for s in summaries if s.problem]
     if notes:
         click.echo("\n" + "\n".join(notes))
@@ -66,11 +60,6 @@ def run_runs(root: str | None, sort: str, as_json: bool) -> int:
 
 
 def run_compare(paths: tuple[str, ...], plot: bool, metric: str, x_axis: str, as_json: bool) -> int:
-    if len(paths) < 2:
-        raise InputError("compare needs two runs or more")
-    for path in paths:
-        if not is_run_folder(path):
-            raise InputError(f"{path} is not a run folder (it has no config.json or status.json)")
     comparison = compare_runs(list(paths))
     labels, differing, configs, summaries = (comparison.labels, comparison.differing, comparison.configs,
                                              comparison.summaries)
@@ -79,14 +68,14 @@ def run_compare(paths: tuple[str, ...], plot: bool, metric: str, x_axis: str, as
             {"label": label, "options": {name: config.get(name) for name in differing}, **summary.to_dict()}
             for label, config, summary in zip(labels, configs, summaries)]}, ensure_ascii=False))
         return 0
-    rows = [["", *labels]]
-    rows += [[name, *(str(config.get(name, NA)) for config in configs)] for name in differing]
+    cells = [runs_row(s) for s in summaries]
+    rows = [[name, *(str(config.get(name, NA)) for config in configs)] for name in differing]
     rows += [["status", *(s.status for s in summaries)],
-             ["epochs done", *(runs_row(s)[5] for s in summaries)],
-             ["final train", *(runs_row(s)[7] for s in summaries)],
-             ["best val (epoch)", *(runs_row(s)[6] for s in summaries)],
-             ["tokens/s", *(runs_row(s)[8] for s in summaries)]]
-    click.echo(_table(rows, right=set(range(1, len(rows[0])))))
+             ["epochs done", *(c["epochs"] for c in cells)],
+             ["final train", *(c["train"] for c in cells)],
+             ["best val (ep)", *(c["best val (ep)"] for c in cells)],
+             ["tokens/s", *(c["tokens/s"] for c in cells)]]
+    click.echo(text_table(["", *labels], rows, right=set(range(1, len(labels) + 1))))
     if plot:
         click.echo(plot_curves(comparison.curves(), metric, x_axis))
     return 0

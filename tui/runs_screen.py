@@ -16,7 +16,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label
 
 from ..engine.summary import RunSummary, compare_runs, delete_run, summarize_all, write_note
-from .runs_cli import NA, RUNS_HEADER, runs_row
+from .formatting import NA
+from .runs_cli import RUNS_HEADER, runs_row
 from .screens import ConfirmDelete, NoteScreen
 from .widgets.compare_chart import CompareChart
 
@@ -45,7 +46,8 @@ class RunsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter: part of a name, status, model, corpus or note ( / )", id="runs-filter",
                     compact=True)
-        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        # the run's name stays in view; ←/→ scroll the columns past what 80 columns hold
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True, fixed_columns=2)
         yield Label("", id="runs-hint")
         yield Footer()
 
@@ -65,16 +67,17 @@ class RunsScreen(Screen):
         self.summaries = summaries
         table = self.query_one(DataTable)
         words = self.query_one(Input).value.lower().split()
-        current = self.current_path()
+        current, scrolled = self.current_path(), table.scroll_x  # a refresh keeps the row and the columns in view
         table.clear()
         for s in summaries:
             row = runs_row(s)
-            if words and not all(any(w in cell.lower() for cell in (s.name, s.status, *row[2:5], s.note))
-                                 for w in words):
+            searched = [row[name].lower() for name in ("run", "status", "model", "hidden", "corpus", "note")]
+            if words and not all(any(w in cell for cell in searched) for w in words):
                 continue
-            table.add_row("●" if s.path in self.marked else " ", *map(Text, row), key=s.path)
+            table.add_row("●" if s.path in self.marked else " ", *map(Text, row.values()), key=s.path)
         if current in [s.path for s in summaries] and current in table.rows:
             table.move_cursor(row=table.get_row_index(current), animate=False)
+        table.call_after_refresh(table.scroll_to, x=scrolled, animate=False)
         self.query_one("#runs-hint", Label).update(
             f"{table.row_count} of {len(summaries)} runs · sorted by {self.sort} · {len(self.marked)} marked · "
             "enter opens, space marks, c compares")
@@ -110,7 +113,7 @@ class RunsScreen(Screen):
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         by_column = {"run": "name", "status": "status", "model": "model", "epochs": "epochs",
-                     "best val (epoch)": "val", "train": "train", "tokens/s": "speed", "started": "started",
+                     "best val (ep)": "val", "train": "train", "tokens/s": "speed", "started": "started",
                      "size": "size"}
         sort = by_column.get(str(event.label))
         if sort:
@@ -192,11 +195,11 @@ class CompareScreen(Screen):
             yield CompareChart(comparison.curves(), ascii_only=getattr(self.app, "ascii_only", False),
                                plain=bool(os.environ.get("NO_COLOR")), id="compare-chart")
             table = DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
-            table.add_columns("run", *comparison.differing, "best val (epoch)", "final train")
+            table.add_columns("run", *comparison.differing, "best val (ep)", "final train")
             for label, config, summary in zip(comparison.labels, comparison.configs, comparison.summaries):
                 row = runs_row(summary)
                 table.add_row(Text(label), *(Text(str(config.get(name, NA))) for name in comparison.differing),
-                              row[6], row[7])
+                              row["best val (ep)"], row["train"])
             yield table
         yield Footer()
 

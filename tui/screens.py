@@ -9,12 +9,15 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Label, Static
 
+from .formatting import format_size
+
 
 def key_map(app: type[App]) -> list[tuple[str, str]]:
     """(keys, what they do) for the app's bindings, then Textual's own for the form and the palette.
 
     The help screen shows this and a test holds the README's key table to it: the bindings are the one source."""
-    rows = [(binding.key.replace(",", " / "), binding.tooltip or binding.description) for binding in app.BINDINGS]
+    rows = [(binding.key.replace(",", " / "), binding.tooltip) for binding in app.BINDINGS
+            if binding.tooltip]  # a key's second name (ctrl+t's Resume) is told by its first
     focus = {binding.action: binding.key for binding in Screen.BINDINGS}
     return rows + [(f"{focus['app.focus_next']} / {focus['app.focus_previous']}", "walk the form"),
                    (app.COMMAND_PALETTE_BINDING, "command palette (lists every action)")]
@@ -51,6 +54,40 @@ class QuitWhileTraining(ModalScreen[str | None]):
         self.dismiss(answer)
 
 
+class NextRun(ModalScreen[str | None]):
+    """Asked by ctrl+r when a run is on screen: train it on from its checkpoint, or start a new one."""
+    BINDINGS = [Binding("r", "answer('resume')", "Train on"), Binding("n", "answer('new')", "New run"),
+                Binding("escape,c", "answer(None)", "Cancel")]
+
+    def __init__(self, run_name: str, done: int | None, epochs: int, kept: list[str]):
+        super().__init__()
+        self.run_name, self.done, self.epochs, self.kept = run_name, done, epochs, kept
+
+    def can_resume(self) -> bool:
+        return self.done is not None and self.epochs > self.done
+
+    def compose(self) -> ComposeResult:
+        if self.done is None:
+            train_on = "r  (it left no checkpoint to train on from)"
+        elif self.can_resume():
+            train_on = f"r  train on from epoch {self.done} to {self.epochs}, in its folder"
+        else:
+            train_on = f"r  train on: first raise epochs above {self.done} in the form"
+        kept = (f"\n   (it keeps its own {', '.join(self.kept)}: only a new run takes the form's)"
+                if self.kept else "")
+        with Vertical(id="dialog"):
+            yield Label(Text(f"ctrl+r: {self.run_name} is on screen."), classes="dialog-title")
+            yield Static(Text(f"{train_on}{kept}\nn  a new run with the form's options, in a new folder\n"
+                              "escape  neither"))
+
+    def action_answer(self, answer: str | None) -> None:
+        if answer == "resume" and not self.can_resume():
+            self.app.notify("raise epochs in the form first" if self.done is not None else
+                            "no checkpoint to train on from: start a new run (n)", severity="warning")
+            return
+        self.dismiss(answer)
+
+
 class ConfirmDelete(ModalScreen[bool]):
     BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
 
@@ -61,7 +98,7 @@ class ConfirmDelete(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(Text(f"Delete {self.run_name}?"), classes="dialog-title")
-            yield Static(f"Its folder ({self.size_bytes / 2**20:.1f} MiB: checkpoint, metrics, samples) is removed "
+            yield Static(f"Its folder ({format_size(self.size_bytes)}: checkpoint, metrics, samples) is removed "
                          "for good.")
             yield Label("y: delete    n / escape: keep it", classes="dialog-hint")
 

@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..cpu import describe_cpu
 from ..control_socket import RunNotLive, send_command
 from ..launch import rnn_tui_command
 from ..watch import run_info
@@ -165,7 +166,8 @@ def measure_dashboard(repeats: int, epochs: int, presses: int, size: tuple[int, 
                 speeds[name].append(arms[name](work / f"{name}-{r}")[1:])
         latencies = {"idle": _key_latencies(arguments(1000), work / "idle", presses, size, training=False),
                      "training": _key_latencies(arguments(1000), work / "latency", presses, size, training=True)}
-    result = {"configuration": " ".join(args), "terminal": f"{size[0]}x{size[1]} tmux", "repeats": repeats}
+    result = {"configuration": " ".join(args), "terminal": f"{size[0]}x{size[1]} tmux", "repeats": repeats,
+              "cpu": describe_cpu()}
     for name, runs in speeds.items():
         result[f"{name}_tokens_per_sec"] = statistics.median([v for run in runs for v in run])
         result[f"{name}_epochs"] = runs

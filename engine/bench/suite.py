@@ -15,6 +15,7 @@ import torch
 
 from ...corpora import load_corpus
 from .. import kernels as kernel_choice
+from ..cpu import describe_cpu
 from ..device import autocast_problem
 from ..launch import python_command
 from ..models import build_model
@@ -40,19 +41,21 @@ def standard_workloads(device) -> tuple[list[Workload], list[str]]:
         return workloads, [f"{TANG}: left out ({exc})"]
 
 
-def paths_for(work: Workload, device) -> list[str]:
-    """The paths timed at a workload: all at d2l's shape, the scratch RNN and nn.RNN at the Tang shape;
-    the bf16 rows only where the device has bfloat16 autocast."""
+def paths_for(work: Workload, device) -> tuple[list[str], dict[str, str]]:
+    """The paths timed at a workload (all at d2l's shape, the scratch RNN and nn.RNN at the Tang shape),
+    and those left out with the reason: a bf16 row where the device cannot train that cell in bfloat16."""
     labels = list(PATHS) if work.name != TANG else TANG_PATHS
-    return [label for label in labels if autocast_problem(torch.device(device), PATHS[label].autocast) is None]
+    skipped = {label: problem for label in labels
+               if (problem := autocast_problem(torch.device(device), PATHS[label].autocast, PATHS[label].model))}
+    return [label for label in labels if label not in skipped], skipped
 
 
 def run_benchmark(workloads: list[Workload], repeats: int, batches: int, device, kernels: str = "auto",
                   report=lambda text: None) -> dict:
     processes = {kind: TimingProcess(kind) for kind in sorted({path.process for path in PATHS.values()})}
     try:
-        results = {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
-                   "kernels": kernels,
+        results = {"device": str(device), "cpu": describe_cpu(), "threads": torch.get_num_threads(),
+                   "torch": torch.__version__, "kernels": kernels,
                    "workloads": [_bench_workload(work, repeats, batches, device, kernels, report, processes)
                                  for work in workloads]}
         results["peak_rss_mib"] = max([peak_rss_mib()] + [p.call(peak_rss_mib) for p in processes.values()])
@@ -66,7 +69,7 @@ def run_benchmark(workloads: list[Workload], repeats: int, batches: int, device,
 
 
 def _bench_workload(work: Workload, repeats: int, batches: int, device, kernels: str, report, processes) -> dict:
-    labels = paths_for(work, device)
+    labels, skipped = paths_for(work, device)
     samples: dict[str, list[float]] = {label: [] for label in labels}
     losses: dict[str, list[float]] = {}
     for r in range(repeats):
@@ -90,7 +93,7 @@ def _bench_workload(work: Workload, repeats: int, batches: int, device, kernels:
     return {
         "name": work.name, "vocab_size": work.vocab_size, "hidden": work.hidden, "batch_size": work.batch_size,
         "num_steps": work.num_steps, "tokens": len(work.corpus), "minibatches_timed": batches,
-        "tokens_per_sec": medians, "all_runs": samples,
+        "tokens_per_sec": medians, "all_runs": samples, "skipped": skipped,
         "ratio_to_textbook": {k: v / base for k, v in medians.items()} if base else {},
         "achieved_gflops_scratch": {k: medians[k] * flops_per_token(work) / 1e9 for k in medians if "scratch" in k},
         "matmul_gflops": {name: value for name, value in rooflines.items() if value is not None},

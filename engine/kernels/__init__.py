@@ -37,6 +37,8 @@ def problem(kernels: str, device: torch.device) -> str | None:
     """Why ``--kernels kernels`` cannot run on ``device`` (one line for the user), or None."""
     if kernels not in KERNELS:
         return f"--kernels must be one of {', '.join(KERNELS)} (got {kernels!r})"
+    if native is not None and native.isa_limit_problem():
+        return native.isa_limit_problem()
     if kernels in ("c", "onednn") and device.type != "cpu":
         return f"--kernels {kernels} runs on the CPU only, not on {device}"
     if kernels == "c" and native is None:

@@ -75,7 +75,7 @@ class ConfigForm(VerticalScroll):
         problems: dict[str, str] = {}
         for name, _label, choices in FIELDS:
             widget = self.query_one(f"#field-{name}")
-            raw = widget.value if choices else widget.value.strip()
+            raw = widget.value if choices or name == "prefix" else widget.value.strip()  # "the " ends in a space
             if name == "corpus":
                 is_file = "/" in raw or raw.endswith(".txt")
                 config.corpus_file, config.corpus = (raw, config.corpus) if is_file else (None, raw)

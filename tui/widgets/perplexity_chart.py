@@ -1,6 +1,8 @@
 """The perplexity chart: train and validation per epoch, and the corpus's floor when it has one.
 
-It holds perplexities; shown as loss (ctrl+n), each is its logarithm, the cross-entropy in nats."""
+It holds perplexities; shown as loss (ctrl+n), each is its logarithm, the cross-entropy in nats. Its
+border says which, and the legend names each line; without colour (NO_COLOR, ``--ascii``) the lines
+are told apart by their markers."""
 from __future__ import annotations
 
 import math
@@ -20,9 +22,10 @@ class PerplexityChart(PlotextPlot):
     # fast epochs are coalesced into at most one redraw per interval (the last point always shows).
     REDRAW_INTERVAL_S = 1.0
 
-    def __init__(self, ascii_only: bool = False, **kwargs):
+    def __init__(self, ascii_only: bool = False, plain: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.ascii_only = ascii_only
+        self.plain = plain  # NO_COLOR: no colour tells train from val
         self.epochs: list[int] = []
         self.train: list[float] = []
         self.val: list[float | None] = []
@@ -81,26 +84,37 @@ class PerplexityChart(PlotextPlot):
         """Now (a reset, the log-scale key); points from a run go through ``add_point``."""
         self._redraws.run()
 
+    def title(self) -> str:
+        return ("loss (nats)" if self.show_loss else "perplexity") + (" (log)" if self.log_scale else "")
+
+    def _markers(self) -> tuple[str, str, str]:
+        """(train, val, floor): braille told apart by colour, else characters told apart by shape."""
+        if self.ascii_only:
+            return "*", "o", "-"
+        return ("•", "o", "─") if self.plain else ("braille", "braille", "─")
+
     def _draw(self) -> None:
         plt = self.plt
         plt.clear_figure()
-        plt.title(("loss (nats)" if self.show_loss else "perplexity") + (" (log)" if self.log_scale else ""))
+        self.border_title = self.title()
         plt.xlabel("epoch")
-        marker = "*" if self.ascii_only else "braille"
         plt.yscale("log" if self.log_scale else "linear")
+        train_marker, val_marker, floor_marker = self._markers()
+        color = (lambda name: None) if self.plain else (lambda name: name)
         train, val = self._shown(self.train), self._shown(self.val)
         floor = (math.log(self.floor) if self.show_loss else self.floor) if self.floor and self.floor > 1 else None
         if floor:
-            plt.hline(floor, "green")
+            plt.plot([1, max(self.total_epochs, len(self.epochs), 2)], [floor, floor], label="floor",
+                     marker=floor_marker, color=color("green"))
             if not self.log_scale:  # plotext 5.3 fails to place the legend on a log axis given ylim
                 top = max([v for v in train + val if v is not None and math.isfinite(v)], default=floor * 2)
                 plt.ylim(floor * 0.9, max(top, floor * 1.1))  # keep the floor off the frame
         x, y = self._downsampled(train)
         if x:
-            plt.plot(x, y, label="train", marker=marker, color="cyan")
+            plt.plot(x, y, label="train", marker=train_marker, color=color("cyan"))
         xv, yv = self._downsampled(val)
         if xv:
-            plt.plot(xv, yv, label="val", marker="o" if self.ascii_only else marker, color="orange")
+            plt.plot(xv, yv, label="val", marker=val_marker, color=color("orange"))
         if self.total_epochs > 1:
             plt.xlim(1, self.total_epochs)
         if not x:  # an empty frame before the first epoch: the run's epochs, no made-up values

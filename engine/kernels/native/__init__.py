@@ -5,9 +5,12 @@ ImportError where the module was not built; ``engine/kernels/__init__.py`` guard
 so without this folder rnn-tui runs its torch kernels.
 
 The module holds one copy of its kernels per instruction set (AVX-512, AVX2, and a generic one with
-4-float vectors) and uses the best the CPU runs; ``use`` switches sets (the tests compare them all).
+4-float vectors) and uses the best the CPU runs, or the best at or below ``$RNN_TUI_C_ISA``, so any
+host can run the lower sets (tests, and a figure for a CPU without AVX-512); ``use`` switches sets.
 """
 from __future__ import annotations
+
+import os
 
 from . import _native_rnn  # ImportError where the install did not build it
 from .recurrence import backward_steps, forward_steps
@@ -16,6 +19,8 @@ from .stepper import NativeRNNStepper
 # where these kernels measured faster than torch's (docs/benchmarks.md); the generic set is built and
 # tested everywhere, and runs when asked for (--kernels c), but "auto" leaves it out
 FASTER_THAN_TORCH = ("avx512", "avx2")
+LEVELS = ("avx512", "avx2", "generic")  # every set the module builds, best first
+ISA_ENV = "RNN_TUI_C_ISA"
 
 
 def instruction_set() -> str:
@@ -37,5 +42,23 @@ def faster_than_torch() -> bool:
     return instruction_set() in FASTER_THAN_TORCH
 
 
-__all__ = ["FASTER_THAN_TORCH", "NativeRNNStepper", "backward_steps", "faster_than_torch", "forward_steps",
-           "instruction_set", "instruction_sets", "use"]
+def isa_limit_problem() -> str | None:
+    """Why ``$RNN_TUI_C_ISA`` is not a level (one line), or None."""
+    limit = os.environ.get(ISA_ENV, "").strip().lower()
+    if limit and limit not in LEVELS:
+        return f"{ISA_ENV} must be one of {', '.join(LEVELS)} (got {limit!r})"
+    return None
+
+
+def default_instruction_set() -> str:
+    """The best set this CPU runs, at or below ``$RNN_TUI_C_ISA`` when it names one."""
+    limit = os.environ.get(ISA_ENV, "").strip().lower()
+    allowed = LEVELS[LEVELS.index(limit):] if limit in LEVELS else LEVELS
+    return next(name for name in instruction_sets() if name in allowed)
+
+
+use(default_instruction_set())
+
+
+__all__ = ["FASTER_THAN_TORCH", "LEVELS", "NativeRNNStepper", "backward_steps", "default_instruction_set",
+           "faster_than_torch", "forward_steps", "instruction_set", "instruction_sets", "isa_limit_problem", "use"]
