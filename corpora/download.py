@@ -11,10 +11,20 @@ from .errors import CorpusError
 
 
 def data_dir() -> Path:
-    """``$RNN_TUI_DATA``, else ``$XDG_CACHE_HOME/rnn-tui``, else ``~/.cache/rnn-tui``."""
+    """``$RNN_TUI_DATA``, else ``$XDG_CACHE_HOME/rnn-tui``, else ``~/.cache/rnn-tui``; CorpusError where the
+    variable names something that is not a folder."""
     if os.environ.get("RNN_TUI_DATA"):
-        return Path(os.environ["RNN_TUI_DATA"]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        folder = Path(os.environ["RNN_TUI_DATA"]).expanduser()
+        try:
+            usable = folder.is_dir() or not folder.exists()
+        except OSError as exc:
+            raise CorpusError(f"RNN_TUI_DATA={folder} cannot be a folder ({exc.strerror or exc})") from None
+        if not usable:
+            raise CorpusError(f"RNN_TUI_DATA={folder} is not a folder: point it at the one that holds the corpora")
+        return folder
+    cache = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(cache):  # the XDG rule: a relative path is ignored
+        cache = os.path.join(os.path.expanduser("~"), ".cache")
     return Path(cache) / "rnn-tui"
 
 
@@ -57,11 +67,11 @@ def fetch(filename: str, url: str, sha1: str, progress=None, timeout_s: float = 
                 out.write(block)
                 progress(done, total)
     except _TooLarge:
-        partial.unlink(missing_ok=True)
+        _remove(partial)
         raise CorpusError(f"{url} sent more than {max_bytes // 2**20} MiB for {filename}: not the expected file; "
                           f"nothing was kept") from None
     except OSError as exc:
-        partial.unlink(missing_ok=True)
+        _remove(partial)
         raise CorpusError(f"cannot download {filename} from {url} ({getattr(exc, 'reason', exc)}); "
                           f"put a copy (SHA-1 {sha1}) at {target} or set RNN_TUI_DATA to its folder") from None
     if sha1_of(partial) != sha1:
@@ -73,6 +83,13 @@ def fetch(filename: str, url: str, sha1: str, progress=None, timeout_s: float = 
 
 class _TooLarge(Exception):
     pass
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass  # its folder is the problem, and is told
 
 
 def _stderr_progress(filename: str):

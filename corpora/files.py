@@ -5,8 +5,23 @@ import os
 
 from .errors import CorpusError
 
-# Above this size a file is read only up to what --max-tokens needs.
-MEMORY_BUDGET_BYTES = int(os.environ.get("RNN_TUI_MAX_READ_BYTES", 256 * 2**20))
+# Above this size a file is read only up to what --max-tokens needs ($RNN_TUI_MAX_READ_BYTES sets it).
+MEMORY_BUDGET_BYTES = 256 * 2**20
+BUDGET_ENV = "RNN_TUI_MAX_READ_BYTES"
+
+
+def memory_budget() -> int:
+    """The bytes of a corpus file read in full: ``$RNN_TUI_MAX_READ_BYTES``, else 256 MiB."""
+    raw = os.environ.get(BUDGET_ENV, "").strip()
+    if not raw:
+        return MEMORY_BUDGET_BYTES
+    try:
+        budget = int(raw.replace("_", ""))
+    except ValueError:
+        budget = 0
+    if budget < 1:
+        raise CorpusError(f"{BUDGET_ENV} must be a whole number of bytes above 0 (got {raw!r})")
+    return budget
 _SNIFF_BYTES = 1 << 16
 
 
@@ -18,6 +33,7 @@ def read_text_file(path: str, encoding: str = "utf-8", errors: str = "strict", m
         raise CorpusError(f"corpus path is a directory, not a text file: {path}")
     if not os.path.isfile(path):  # a FIFO or a device would block the read, or never end it
         raise CorpusError(f"corpus path is not a regular file: {path}")
+    budget = memory_budget()
     size = os.path.getsize(path)
     if size == 0:
         raise CorpusError(f"corpus file is empty: {path}")
@@ -26,16 +42,16 @@ def read_text_file(path: str, encoding: str = "utf-8", errors: str = "strict", m
             if b"\x00" in handle.read(_SNIFF_BYTES) and not _wide(encoding):
                 raise CorpusError(f"corpus file looks binary (it holds NUL bytes), not text: {path}")
             handle.seek(0)
-            if size <= MEMORY_BUDGET_BYTES:
+            if size <= budget:
                 data = handle.read()
             elif max_tokens > 0:
                 # A token is at least one character and a character at most 4 UTF-8 bytes; preprocessing
                 # can drop characters, so read generously, but never past the budget.
-                data = handle.read(min(MEMORY_BUDGET_BYTES, max(_SNIFF_BYTES, 8 * max_tokens)))
+                data = handle.read(min(budget, max(_SNIFF_BYTES, 8 * max_tokens)))
                 data = _drop_partial_utf8(data) if encoding.replace("-", "").lower() == "utf8" else data
             else:
                 raise CorpusError(
-                    f"corpus file is {size / 2**30:.1f} GiB, above the {MEMORY_BUDGET_BYTES // 2**20} MiB memory "
+                    f"corpus file is {size / 2**30:.1f} GiB, above the {budget / 2**20:.4g} MiB memory "
                     f"budget; pass --max-tokens N to read only its start: {path}")
     except OSError as exc:
         raise CorpusError(f"cannot read corpus file {path}: {exc.strerror or exc}") from None

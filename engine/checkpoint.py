@@ -14,13 +14,16 @@ from pathlib import Path
 
 import torch
 
-from .runs import BEST_NAME, CHECKPOINT_NAME
+from .config import TrainConfig
+from .errors import InputProblem
+from .runs import BEST_NAME, CHECKPOINT_NAME, RunDir
+from .schema import BestEpoch, CheckpointState, Damaged, MetricsLine, conform
 
 FORMAT = "rnn-tui-checkpoint"
 VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputProblem):
     """A file cannot be used as a checkpoint; the message is one line for the user."""
 
 
@@ -63,7 +66,7 @@ def resolve_checkpoint(path: str | os.PathLike, which: str = "latest") -> Path:
     """A checkpoint file, or in a run folder its latest checkpoint, or with ``which="best"`` its best
     (``best.pt``, the lowest validation loss) where it has one."""
     try:
-        return _resolve_checkpoint(Path(path), which)
+        return _resolve_checkpoint(RunDir(path).path, which)  # absolute: what is printed can be pasted anywhere
     except OSError as exc:  # a name too long, a folder that cannot be read
         raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
 
@@ -102,18 +105,34 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu", which: str = "l
     if state.get("version") != VERSION:
         raise CheckpointError(f"{path} is checkpoint format version {state.get('version')}; "
                               f"this rnn-tui reads version {VERSION}")
-    missing = [k for k in ("config", "vocab", "model_state", "optimizer_state", "rng", "epoch", "history")
-               if k not in state]
-    if missing:
-        raise CheckpointError(f"checkpoint {path} is incomplete: no {', '.join(missing)}")
+    try:
+        check_state(state, f"checkpoint {path}")
+    except Damaged as exc:
+        raise CheckpointError(f"{exc}: not a checkpoint rnn-tui can use") from None
     return state
+
+
+def check_state(state: dict, where: str) -> None:
+    """Damaged unless ``state`` holds what a checkpoint must (engine/schema.py), its config a usable one."""
+    conform(CheckpointState, state, where)
+    conform(TrainConfig, state["config"], f"{where}: config")
+    problem = TrainConfig.from_dict(state["config"]).first_error(ignore=("corpus",))  # a corpus since renamed: its
+    if problem:                                                                      # text's checksum decides
+        raise Damaged(f"{where}: config {problem}")
+    if len(state["vocab"]) < 2 or len(set(state["vocab"])) != len(state["vocab"]):
+        raise Damaged(f"{where}: vocab holds {len(state['vocab'])} tokens, not two or more distinct ones")
+    if not all(isinstance(name, str) and isinstance(value, torch.Tensor) for name, value in state["model_state"].items()):
+        raise Damaged(f"{where}: model_state holds something other than named tensors")
+    if state["best"]:
+        conform(BestEpoch, state["best"], f"{where}: best")
+    for point in state["history"]:
+        conform(MetricsLine, point, f"{where}: history")
 
 
 def model_from_checkpoint(state: dict, device=None, kernels: str = "auto"):
     """Rebuild (model, vocab, config) from a loaded checkpoint, on ``device`` (default: CPU).
 
     ``kernels``: what this process runs the model on, whatever the run that wrote it used."""
-    from .config import TrainConfig
     from .models import model_for
     from .vocab import Vocab
 
@@ -126,4 +145,7 @@ def model_from_checkpoint(state: dict, device=None, kernels: str = "auto"):
     except (TypeError, ValueError, KeyError, RuntimeError) as exc:
         reason = str(exc).splitlines()[0][:120]
         raise CheckpointError(f"checkpoint does not describe a usable model ({reason})") from None
+    if not all(torch.isfinite(tensor).all() for tensor in model.state_dict().values() if tensor.is_floating_point()):
+        raise CheckpointError("the checkpoint's weights hold NaN or infinite values: nothing can be generated "
+                              "from it (a run that diverged keeps its last good weights in its folder's checkpoint)")
     return model.to(device or "cpu").eval(), vocab, config

@@ -161,6 +161,10 @@ class TrainConfig:
         need("corpus_file", self.corpus_file is None or bool(str(self.corpus_file).strip()),
              "must not be empty (leave it out for --corpus)")
         need("encoding_errors", self.encoding_errors in ("strict", "replace"), "must be strict or replace")
+        for spec in fields(self):  # argv's bytes that are not UTF-8 arrive as lone surrogates: no file could hold them
+            value = getattr(self, spec.name)
+            need(spec.name, not isinstance(value, str) or not has_surrogates(value),
+                 f"holds bytes that are not UTF-8 text ({_as_bytes(value)[:60]!r})" if isinstance(value, str) else "")
         if not self.corpus_file:  # the registry checks a name and its options without reading any text
             reason = _corpus_problem(self.corpus)
             need("corpus", reason is None, f"is not usable: {reason}")
@@ -173,12 +177,29 @@ class TrainConfig:
                 return f"--{name.replace('_', '-')} {reason}"
         return None
 
+    def first_error_before_corpus(self) -> str | None:
+        """``first_error`` before the corpus is read: an empty prefix is the corpus's to fill, not a problem."""
+        return self.first_error(ignore=("prefix",) if self.prefix == "" else ())
+
     def scratch(self) -> bool:
         return self.model.startswith("scratch-")
 
     def lr_moves(self) -> bool:
         """Whether a schedule or a warmup sets the rate minibatch by minibatch (else it is ``lr`` throughout)."""
         return self.lr_schedule != "constant" or self.warmup > 0
+
+
+def has_surrogates(text: str) -> bool:
+    """Whether ``text`` holds a lone surrogate: how Python carries bytes of argv that are not UTF-8."""
+    return any("\ud800" <= char <= "\udfff" for char in text)
+
+
+def _as_bytes(text: str) -> bytes:
+    """The bytes ``text`` came from (argv decodes what is not UTF-8 with surrogateescape)."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace")
 
 
 def _corpus_problem(spec) -> str | None:

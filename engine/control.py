@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import threading
 
-COMMANDS = ("pause", "resume", "stop", "save", "sample")
+from .config import has_surrogates
+
+COMMANDS = ("pause", "resume", "stop", "save", "sample", "prune")
 SAMPLE_OPTIONS = {"prefix": str, "length": int, "temperature": (int, float), "top_k": int}
 # a sample is generated between two minibatches: bounded, so that no request holds training up for long
 SAMPLE_LIMITS = {"prefix": (0, 1000), "length": (1, 10_000), "temperature": (0, 100), "top_k": (0, 1_000_000)}
@@ -37,7 +39,7 @@ class TrainControl:
         return not self._not_paused.is_set()
 
     def request_stop(self, reason: str = "stopped") -> None:
-        """``reason`` is ``stopped`` for a user's stop, or the signal's name (``SIGTERM``…)."""
+        """``reason`` is ``stopped`` for a user's stop, ``pruned`` for a sweep's, or the signal's name (``SIGTERM``…)."""
         if not self._stop.is_set():
             self.stop_reason = reason
         self._stop.set()
@@ -105,6 +107,8 @@ def apply_command(control: TrainControl, line: str) -> str | None:
         control.resume()
     elif command == "stop":
         control.request_stop("stopped")
+    elif command == "prune":  # a sweep's pruner: a stop the run's status tells apart
+        control.request_stop("pruned")
     elif command == "save":
         control.request_save()
     elif command == "sample":
@@ -114,6 +118,8 @@ def apply_command(control: TrainControl, line: str) -> str | None:
             low, high = SAMPLE_LIMITS[name]
             if not low <= (len(value) if name == "prefix" else value) <= high:  # NaN is refused too
                 return f"{name} must be within {low}..{high}" + (" characters" if name == "prefix" else "")
+            if name == "prefix" and has_surrogates(value):  # no file of the run could hold the sample
+                return "prefix must be text: it holds a lone surrogate (bytes that were not UTF-8)"
         if not control.request_sample(**options):
             return f"{MAX_PENDING_SAMPLES} samples are already waiting; ask again once they are shown"
     else:

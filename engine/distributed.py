@@ -17,6 +17,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from .errors import InputProblem
+
 # a pause may last: the ranks wait in a collective meanwhile (a dead rank is torchrun's to notice)
 COLLECTIVE_TIMEOUT = datetime.timedelta(days=7)
 
@@ -56,8 +58,20 @@ class World:
         return torch.device("cuda", self.local_rank) if self.backend == "nccl" else torch.device("cpu")
 
 
+def torchrun_variable(name: str, default: int) -> int:
+    """One of the whole numbers torchrun sets (WORLD_SIZE, RANK, LOCAL_RANK, LOCAL_WORLD_SIZE), checked."""
+    raw = os.environ.get(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise InputProblem(f"{name} must be a whole number, 0 or more, as torchrun sets it (got {raw!r})")
+    return value
+
+
 def launched_by_torchrun() -> bool:
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
+    return torchrun_variable("WORLD_SIZE", 1) > 1 and "RANK" in os.environ
 
 
 def join_world(device_type: str) -> World:
@@ -67,8 +81,8 @@ def join_world(device_type: str) -> World:
     overlap spin against each other); NCCL with one GPU per rank."""
     if not launched_by_torchrun():
         return World()
-    local_size = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"]))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    local_size = max(1, torchrun_variable("LOCAL_WORLD_SIZE", torchrun_variable("WORLD_SIZE", 1)))
+    local_rank = torchrun_variable("LOCAL_RANK", 0)
     backend = "nccl" if device_type == "cuda" else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(local_rank)

@@ -8,8 +8,10 @@ every field (a test keeps it in step with this file).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import ClassVar
+
+from .schema import conform
 
 
 @dataclass
@@ -46,7 +48,7 @@ class Progress(Event):
     epoch: int
     batch: int
     batches: int
-    train_perplexity: float     # running, over this epoch's minibatches so far
+    train_perplexity: float | None  # running, over this epoch's minibatches so far; None once it overflows
     tokens_per_sec: float
     elapsed_s: float
     memory: dict = field(default_factory=dict)
@@ -136,7 +138,7 @@ class WriteFailed(Event):
 class Finished(Event):
     """The run is over, for the reason ``status`` gives; d2l's closing line and predictions."""
     event: ClassVar[str] = "finished"
-    status: str                 # completed | stopped | interrupted | diverged | early-stopped | time-up | unwritable
+    status: str                 # completed | stopped | pruned | interrupted | diverged | early-stopped | time-up | unwritable
     epoch: int                  # last completed epoch
     train_perplexity: float | None
     val_perplexity: float | None
@@ -178,12 +180,9 @@ def _finite(value):
 def from_dict(data: dict) -> Event:
     """The event a JSON object describes (``to_dict``'s inverse); ValueError for anything else.
 
-    Keys this version does not know are left out, so a newer trainer's events still read."""
+    Keys this version does not know are left out, so a newer trainer's events still read; a field of the
+    wrong type is refused (engine/schema.py)."""
     cls = EVENT_TYPES.get(data.get("event")) if isinstance(data, dict) else None
     if cls is None:
         raise ValueError(f"not an rnn-tui event: {str(data)[:80]}")
-    known = {f.name for f in fields(cls)}
-    try:
-        return cls(**{key: value for key, value in data.items() if key in known})
-    except TypeError as exc:  # a field missing
-        raise ValueError(f"incomplete {cls.event} event: {exc}") from None
+    return conform(cls, data, f"a {cls.event} event")  # each field's type checked: Damaged is a ValueError

@@ -71,11 +71,19 @@ def _sample_chunk(model, stepper, current: torch.Tensor, state, count: int, temp
     return torch.cat(produced), state
 
 
+class NotANumber(ValueError):
+    """The model's outputs are NaN or infinite: there is no distribution to sample from."""
+
+
 def _choose(logits: torch.Tensor, temperature: float, top_k: int,
             generator: torch.Generator | None) -> torch.Tensor:
+    if not torch.isfinite(logits).all():
+        raise NotANumber("the model's outputs are not numbers (NaN or infinite weights): there is no text to sample")
     if temperature <= 0:
         return logits.argmax(dim=-1)
-    logits = logits.float() / temperature
+    # the largest logit taken off first, and float64 (a float32 scalar rounds 1e-300 to 0): at any temperature,
+    # however near 0, the division cannot overflow, and as it nears 0 the choice becomes the greedy one
+    logits = (logits.double() - logits.max(dim=-1, keepdim=True).values.double()) / temperature
     if 0 < top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .runs import RunDir, default_run_dir, run_folder_of
+from .runs import RunDir, default_run_dir, folder_problem, run_folder_of
 
 _INSTALLED_ONLY = "import sys; sys.path[:] = [p for p in sys.path if p]; "
 
@@ -83,7 +83,12 @@ def launch_detached(arguments: list[str], run_path: Path) -> DetachedRun:
     dashboard reaches it, its stderr in the run folder's ``train.log``. Returns once the run has
     recorded its start (after the corpus and the options were checked), or raises LaunchError."""
     run = RunDir(run_path)
-    made = run.make()
+    root_made = not os.path.isdir(run.path.parent)  # the runs root, when this launch makes it: taken back too
+    try:  # checked here, before a child is started for it
+        made = run.make()
+        run.log_path.touch()
+    except OSError as exc:
+        raise LaunchError(folder_problem(run.path, exc), input_error=True) from None
     read_fd, write_fd = os.pipe()
     try:
         with open(run.log_path, "ab") as log:
@@ -104,6 +109,8 @@ def launch_detached(arguments: list[str], run_path: Path) -> DetachedRun:
         run.log_path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             run.path.rmdir()
+            if root_made:
+                run.path.parent.rmdir()
     raise LaunchError(answer, input_error=code == 2)
 
 

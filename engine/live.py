@@ -21,7 +21,7 @@ from . import events as ev
 from . import run_index
 from .control import TrainControl
 from .control_socket import ControlServer
-from .runs import RunDir
+from .runs import RunDir, folder_problem
 from .summary import best_val, read_metrics
 from .trainer import TrainingInputError
 
@@ -47,7 +47,7 @@ class LiveRun:
             self._made_folder = run.make()
             self._lock_file = open(run.lock_path, "a+")
         except OSError as exc:  # a file in the way, a read-only file system: the folder given is the problem
-            raise TrainingInputError(f"cannot use {run.path} as a run folder ({exc.strerror or exc})") from None
+            raise TrainingInputError(folder_problem(run.path, exc)) from None
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

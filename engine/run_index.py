@@ -15,13 +15,15 @@ import os
 import tempfile
 from pathlib import Path
 
-from .runs import RunDir, runs_root
+from .runs import SWEEP_MARKER, RunDir, runs_root
 
 STATE_ENV = "XDG_STATE_HOME"
 
 
 def index_dir() -> Path:
-    state = os.environ.get(STATE_ENV) or os.path.join(os.path.expanduser("~"), ".local", "state")
+    state = os.environ.get(STATE_ENV, "")
+    if not os.path.isabs(state):  # the XDG rule: unset, empty or relative means the default
+        state = os.path.join(os.path.expanduser("~"), ".local", "state")
     return Path(state) / "rnn-tui" / "runs"
 
 
@@ -80,16 +82,23 @@ def indexed_folders() -> list[Path]:
 
 
 def known_run_folders(root: str | os.PathLike | None = None) -> list[Path]:
-    """The folders under ``root``; with no root given, those under the runs root and then the runs the
-    index names elsewhere."""
+    """The folders under ``root`` (a sweep's folder there: its trials' folders); with no root given, those
+    under the runs root and then the runs the index names elsewhere."""
     root_path = RunDir(root if root is not None else runs_root()).path
-    try:
-        under_root = sorted(path for path in root_path.iterdir() if path.is_dir()) if root_path.is_dir() else []
-    except OSError:
-        under_root = []
+    under_root = []
+    for path in _folders_in(root_path):  # a sweep's folder stands for its trials
+        under_root += _folders_in(path) if (path / SWEEP_MARKER).is_file() else [path]
     if root is not None:
         return under_root
-    return under_root + [folder for folder in indexed_folders() if folder.parent != root_path]
+    seen = set(under_root)
+    return under_root + [folder for folder in indexed_folders() if folder not in seen]
+
+
+def _folders_in(path: Path) -> list[Path]:
+    try:
+        return sorted(child for child in path.iterdir() if child.is_dir()) if path.is_dir() else []
+    except OSError:
+        return []
 
 
 def resolve_run(name: str | os.PathLike) -> Path | None:

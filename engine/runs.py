@@ -7,21 +7,35 @@ and ``run.lock`` (engine/live.py); ``train.log`` holds a detached run's stderr.
 """
 from __future__ import annotations
 
+import dataclasses
+import errno
 import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
+from .config import TrainConfig
+from .errors import InputProblem
+from .schema import Damaged, RunStatus, conform
+
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_NAME = "best.pt"
 RUNS_ROOT_ENV = "RNN_TUI_RUNS"
+SWEEP_MARKER = "sweep.json"  # in a sweep's folder (engine/sweep.py): it holds runs, it is not one
 
 
 def runs_root() -> Path:
     """Where new runs go and where ``rnn-tui runs`` looks first: ``$RNN_TUI_RUNS``, else ``./runs``
     (engine/run_index.py finds runs elsewhere). Absolute: every path shown can be pasted anywhere."""
-    return _absolute(Path(os.environ.get(RUNS_ROOT_ENV) or "runs"))
+    root = _absolute(Path(os.environ.get(RUNS_ROOT_ENV) or "runs"))
+    try:
+        usable = root.is_dir() or not root.exists()
+    except OSError as exc:  # a name too long
+        raise InputProblem(f"{RUNS_ROOT_ENV}={root} cannot be a folder ({exc.strerror or exc})") from None
+    if not usable:
+        raise InputProblem(f"{RUNS_ROOT_ENV}={root} is not a folder: point it at one (or unset it for ./runs)")
+    return root
 
 
 def _absolute(path: Path) -> Path:
@@ -29,6 +43,22 @@ def _absolute(path: Path) -> Path:
         return path.absolute()
     except OSError:  # the current folder was deleted: the path is all there is
         return path
+
+
+def folder_problem(path: Path, exc: OSError) -> str:
+    """Why ``path`` cannot be a run folder, in words, from the error making or reading it raised."""
+    for part in (path, *path.parents):
+        try:
+            if part.is_dir():
+                break
+            if part.exists():
+                where = "it is a file" if part == path else f"{part}, in its path, is a file"
+                return f"cannot use {path} as a run folder: {where}"
+        except OSError:  # that name too long to look at: its parent may tell
+            continue
+    reason = {errno.ENAMETOOLONG: "its name is too long", errno.EACCES: "permission denied",
+              errno.EROFS: "the file system is read-only", errno.ENOSPC: "the disk is full"}.get(exc.errno)
+    return f"cannot use {path} as a run folder ({reason or exc.strerror or exc})"
 
 
 def default_run_dir(model: str, root: str | os.PathLike | None = None) -> Path:
@@ -83,8 +113,25 @@ class RunDir:
         self.config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return self
 
+    def load(self, path: Path, schema) -> tuple[dict | None, str | None]:
+        """The record in ``path`` checked against ``schema`` (engine/schema.py): (its fields as written, None),
+        (None, why it is damaged), or (None, None) when there is no such file."""
+        try:
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None, None
+        except (OSError, ValueError) as exc:
+            return None, f"{path.name} cannot be read ({getattr(exc, 'strerror', None) or str(exc)[:80]})"
+        try:
+            conform(schema, value, path.name)
+        except Damaged as exc:
+            return None, str(exc)
+        known = {spec.name for spec in dataclasses.fields(schema)}
+        return {key: item for key, item in value.items() if key in known}, None
+
     def read_config(self) -> dict | None:
-        return _read_json(self.config_path)
+        """config.json, or None where it is absent or damaged (``load`` tells why)."""
+        return self.load(self.config_path, TrainConfig)[0]
 
     def append_metrics(self, record: dict) -> None:
         self._append("metrics.jsonl", json.dumps(record, ensure_ascii=False) + "\n")
@@ -108,7 +155,8 @@ class RunDir:
             raise
 
     def read_status(self) -> dict | None:
-        return _read_json(self.status_path)
+        """status.json, or None where it is absent or damaged (``load`` tells why)."""
+        return self.load(self.status_path, RunStatus)[0]
 
     def truncate_metrics(self, last_epoch: int) -> None:
         """On resume, drop lines for epochs after the checkpoint (they will be trained again)."""
@@ -130,12 +178,3 @@ def _epoch_of(line: str) -> int | None:
         return None
     epoch = record.get("epoch") if isinstance(record, dict) else None
     return epoch if isinstance(epoch, int) else None
-
-
-def _read_json(path: Path) -> dict | None:
-    """The object in ``path``, or None if it is absent or not a JSON object."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None

@@ -19,7 +19,7 @@ from .checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint, sa
 from .config import RESUME_OVERRIDES, TrainConfig
 from .control import TrainControl
 from .distributed import World
-from .runs import RunDir, default_run_dir
+from .runs import RunDir, default_run_dir, folder_problem
 from .watch import run_info
 from .trainer import Trainer, TrainingInputError
 
@@ -94,7 +94,7 @@ def prepare_run(config: TrainConfig, resume: str | None = None, overrides: dict 
         try:
             taken = any(path.exists() for path in (run.config_path, run.metrics_path, run.checkpoint_path))
         except OSError as exc:  # a name too long, a component that is a file
-            raise TrainingInputError(f"cannot use {run.path} as a run folder ({_reason(exc)})") from None
+            raise TrainingInputError(folder_problem(run.path, exc)) from None
         if taken and run_info(run.path).state == "live":
             raise TrainingInputError(f"{run.path} is in use by a live run: attach with `rnn-tui attach {run.path}`, "
                                      f"or pick another --run-dir")
@@ -176,7 +176,7 @@ def recorded_run(trainer: Trainer, run: RunDir, resumed: bool = False) -> Iterat
                 try:
                     run.make()
                 except OSError as exc:  # nothing has trained yet: the folder given is the problem
-                    raise TrainingInputError(f"cannot use {run.path} as a run folder ({_reason(exc)})") from None
+                    raise TrainingInputError(folder_problem(run.path, exc)) from None
                 yield from keep(lambda: run.create(trainer.config.to_dict()), "config.json")
                 yield event
             elif isinstance(event, ev.Epoch):

@@ -15,7 +15,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .run_index import known_run_folders, unregister
+from .config import TrainConfig
 from .runs import RunDir
+from .schema import Damaged, MetricsLine, RunStatus, conform
 from .watch import is_run_folder, run_info
 
 # what `rnn-tui runs --sort` takes, and the summary field each one sorts by
@@ -51,28 +53,30 @@ class RunSummary:
 
 
 def read_metrics(run: RunDir) -> tuple[list[dict], int]:
-    """The per-epoch records of ``metrics.jsonl``, and how many of its lines could not be read."""
-    records, damaged = [], 0
+    """The per-epoch records of ``metrics.jsonl``, and how many of its lines are damaged (not JSON, or a
+    field of the wrong type: engine/schema.py): those are left out, the rest are read."""
     try:
         lines = [line for line in run.metrics_path.read_text(encoding="utf-8", errors="replace").splitlines()
                  if line.strip()]
     except OSError:
         return [], 0
     try:  # the whole file in one parse (the usual case, several times faster); line by line if it is damaged
-        records = json.loads("[" + ",".join(lines) + "]")
-        if all(isinstance(r, dict) and isinstance(r.get("epoch"), int) for r in records):
-            return records, 0
-        records = []
+        parsed = json.loads("[" + ",".join(lines) + "]")
     except ValueError:
-        pass
-    for line in lines:
+        parsed = []
+        for line in lines:
+            try:
+                parsed.append(json.loads(line))
+            except ValueError:
+                parsed.append(None)
+    records = []
+    for record in parsed:
         try:
-            record = json.loads(line)
-            int(record["epoch"])
-            records.append(record)
-        except (ValueError, KeyError, TypeError):
-            damaged += 1
-    return records, damaged
+            conform(MetricsLine, record, "metrics.jsonl")
+        except Damaged:
+            continue
+        records.append(record)
+    return records, len(parsed) - len(records)
 
 
 NOTE_MAX_CHARS = 200
@@ -114,12 +118,15 @@ def best_val(records: list[dict]) -> dict | None:
 
 def _folder_size(path: Path) -> int:
     total = 0
-    with os.scandir(path) as entries:
-        for entry in entries:
-            try:
-                total += entry.stat(follow_symlinks=False).st_size
-            except OSError:
-                continue
+    try:
+        with os.scandir(path) as entries:
+            for entry in entries:
+                try:
+                    total += entry.stat(follow_symlinks=False).st_size
+                except OSError:
+                    continue
+    except OSError:  # a folder that cannot be read: its size is not known, and not a reason to fail
+        pass
     return total
 
 
@@ -131,11 +138,13 @@ def summarize(path: str | os.PathLike) -> RunSummary:
         summary.problem = "no config.json or status.json"
         return summary
     summary.note = read_note(run)
-    config = run.read_config()
-    if config is None:
-        summary.status, summary.problem = "corrupt", "config.json is missing or not a JSON object"
+    config, config_problem = run.load(run.config_path, TrainConfig)  # each file checked against its schema
+    _, status_problem = run.load(run.status_path, RunStatus)
     info = run_info(run.path)
-    if config is not None:
+    summary.problem = config_problem or status_problem or (None if config else "config.json is missing")
+    if summary.problem:  # listed as damaged, with the reason; the rest of the table is not its concern
+        summary.status = "corrupt"
+    else:
         summary.status = {"live": "live", "gone": "gone"}.get(info.state) or info.outcome or "gone"
     status = info.status
     config = config or {}
@@ -145,7 +154,7 @@ def summarize(path: str | os.PathLike) -> RunSummary:
     else:  # a folder from before status.json kept them: its metrics tell
         records, damaged = read_metrics(run)
         if damaged:
-            summary.problem = f"{damaged} unreadable line(s) in metrics.jsonl"
+            summary.problem = summary.problem or f"{damaged} unreadable line(s) in metrics.jsonl"
         best, last = best_val(records), records[-1] if records else {}
     summary.model, summary.hidden, summary.layers = config.get("model"), config.get("hidden"), config.get("layers")
     summary.corpus = config.get("corpus_file") or config.get("corpus")
@@ -156,8 +165,15 @@ def summarize(path: str | os.PathLike) -> RunSummary:
     summary.train_perplexity = last.get("train_perplexity")
     summary.tokens_per_sec = last.get("tokens_per_sec")
     summary.device = status.get("device")
-    summary.started_at = status.get("started_at") or run.path.stat().st_mtime
+    summary.started_at = status.get("started_at") or _modified(run.path)
     return summary
+
+
+def _modified(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
 
 
 def summarize_all(root: str | os.PathLike | None = None, sort: str = "started") -> list[RunSummary]:

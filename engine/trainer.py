@@ -26,6 +26,7 @@ from .config import TrainConfig
 from .control import TrainControl
 from .distributed import DataParallelLoss, World
 from .device import autocast_problem, device_name, memory_stats, resolve_device, synchronize
+from .errors import InputProblem
 from .generation import predict
 from .kernels import describe as describe_kernels, problem as kernels_problem
 from .models import detach_state, model_for
@@ -39,7 +40,7 @@ from .vocab import Vocab
 MAX_LOSS = 700.0  # nats: exp() of more overflows float64, so the perplexity of such a model is no number
 
 
-class TrainingInputError(ValueError):
+class TrainingInputError(InputProblem):
     """The configuration and the text cannot make a run (too short, unknown device, ...)."""
 
 
@@ -175,7 +176,7 @@ class Trainer:
         for epoch in range(self.start_epoch + 1, cfg.epochs + 1):
             outcome = yield from self._train_epoch(epoch)
             if outcome is None:
-                status, epoch = ("stopped" if self.control.stop_reason == "stopped" else "interrupted"), epoch - 1
+                status, epoch = self._stop_status(), epoch - 1
                 break
             loss, tokens_per_sec, grad_norm, lr = outcome
             # -- validate (timed apart: tokens/s is training only): every --eval-every, the last, past the budget
@@ -202,7 +203,7 @@ class Trainer:
             if cfg.sample_every and epoch % cfg.sample_every == 0 and self.world.main:
                 yield self._sample(epoch)
             if self.control.stop_requested:
-                status = "stopped" if self.control.stop_reason == "stopped" else "interrupted"
+                status = self._stop_status()
                 break
             if time_up and epoch < cfg.epochs:
                 status, reason = "time-up", f"--max-time {format_duration(cfg.max_time)} spent after epoch {epoch}"
@@ -225,6 +226,10 @@ class Trainer:
                           val_perplexity=last.get("val_perplexity"), tokens_per_sec=last.get("tokens_per_sec"),
                           device=str(self.device), elapsed_s=self.elapsed(), samples=samples, reason=reason,
                           best_epoch=self.best.get("epoch"), best_val_loss=self.best.get("val_loss"))
+
+    def _stop_status(self) -> str:
+        """stopped (a user), pruned (a sweep), or interrupted (a signal)."""
+        return self.control.stop_reason if self.control.stop_reason in ("stopped", "pruned") else "interrupted"
 
     def elapsed(self) -> float:
         """Seconds this run has trained and validated, over all its processes; pauses do not count."""
@@ -362,8 +367,8 @@ class Trainer:
         try:
             text = self._predict(prefix, length or cfg.sample_length, temperature, top_k,
                                  seed=cfg.seed * 100003 + epoch)
-        except ValueError as exc:  # a prefix asked for now that holds no token: said, and training goes on
-            text = f"(no sample: {exc})"
+        except (ValueError, RuntimeError) as exc:  # a prefix with no token, outputs not numbers: said, training goes on
+            text = f"(no sample: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
         return ev.Sample(epoch=epoch, prefix=prefix, text=text, temperature=temperature, on_demand=on_demand)
 
 

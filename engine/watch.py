@@ -49,6 +49,8 @@ def process_alive(status: dict) -> bool:
     """Whether the process ``status`` names still runs: same pid and same start time, not a zombie."""
     if status.get("host") != socket.gethostname():
         return True  # another machine's run (a shared disk): taken as live until it says it finished
+    if not isinstance(status.get("pid"), int):
+        return False  # psutil.Process(None) would be this very process
     try:
         process = psutil.Process(status["pid"])
         return (process.status() != psutil.STATUS_ZOMBIE

@@ -115,8 +115,17 @@ SMALL = ["--corpus", "markov:length=60000", "--hidden", "32", "--device", "cpu",
 LONGER = [*SMALL, "--corpus", "markov:length=400000"]  # epochs long enough to report progress within them
 
 
-def rnn_tui(*args, **kwargs):
-    return subprocess.run(rnn_tui_command(*args), capture_output=True, text=True, timeout=300, **kwargs)
+def rnn_tui(*args, env: dict | None = None, cwd=None, timeout: float = 300, fresh: bool = False):
+    """``rnn-tui ARGS`` in a process of its own, its output captured; ``env`` replaces the environment, as
+    for subprocess. ``fresh``: a new interpreter (for what rnn-tui reads at import, like RNN_TUI_C_ISA),
+    else a fork of one that has imported rnn-tui and torch already (``run_cli``)."""
+    if fresh:
+        return subprocess.run(rnn_tui_command(*args), capture_output=True, text=True, timeout=timeout, env=env,
+                              cwd=cwd, stdin=subprocess.DEVNULL)
+    result = run_cli(*args, env=env, cwd=cwd, timeout=timeout)
+    if result is None:
+        raise AssertionError(f"rnn-tui {' '.join(args)[:200]} still ran after {timeout:g} s")
+    return result
 
 
 def detach(run_dir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -169,3 +178,70 @@ def screen_lines(app) -> list[str]:
 def status_of(app) -> str:
     """The dashboard's status line."""
     return str(app.query_one("#status").render())
+
+
+# -- many short CLI runs: forked from a process that has imported rnn-tui and torch once ---------------------
+_FORKS = None
+
+
+def _cli_in_child(argv: list[str], env: dict, cwd: str, out_path: str, err_path: str) -> None:
+    """In the forked child: what `rnn-tui ARGV` does in a process of its own, its output to the two files."""
+    import os
+    import sys
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    if env.get("OMP_NUM_THREADS", "").isdigit():  # torch read it when the server imported it: told again
+        torch.set_num_threads(max(1, int(env["OMP_NUM_THREADS"])))
+    for fd, path, flags in ((0, os.devnull, os.O_RDONLY), (1, out_path, os.O_WRONLY), (2, err_path, os.O_WRONLY)):
+        opened = os.open(path, flags)
+        os.dup2(opened, fd)
+        os.close(opened)
+    sys.argv = ["rnn-tui", *map(os.fsdecode, argv)]  # bytes as Python decodes its own argv
+    from rnn_tui.tui.cli import main
+    main()
+
+
+# read when an interpreter or torch starts, so a fork of a started one would not see them
+_READ_AT_START = ("PYTHON", "LC_", "LANG", "ATEN_", "ONEDNN_", "DNNL_", "MKL_", "KMP_", "RNN_TUI_C_ISA")
+
+
+def run_cli(*args: str | bytes, env: dict | None = None, cwd=None, timeout: float = 120.0, stdout_path: str | None = None):
+    """``rnn-tui ARGS`` in a process of its own, forked from one that imported rnn-tui, torch and the
+    compiler stack torch.optim loads on first use (a start-up of milliseconds, not seconds), stdin
+    empty: a CompletedProcess, or None when it ran past ``timeout``. ``env`` replaces the environment;
+    one that changes what is read at start-up gets a new interpreter instead. ``stdout_path``: the
+    child's stdout goes there (``/dev/full``, say), not to the result."""
+    import multiprocessing
+    import os
+    import tempfile
+    env = dict(os.environ if env is None else env)
+    changed = {name for name in set(env) | set(os.environ) if env.get(name) != os.environ.get(name)}
+    if any(name.startswith(_READ_AT_START) for name in changed):
+        with open(stdout_path or os.devnull, "w") as elsewhere:
+            try:
+                done = subprocess.run(rnn_tui_command(*args), stdout=elsewhere if stdout_path else subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True, timeout=timeout, env=env, cwd=cwd,
+                                      stdin=subprocess.DEVNULL)
+            except subprocess.TimeoutExpired:
+                return None
+        return subprocess.CompletedProcess(done.args, done.returncode, done.stdout or "", done.stderr)
+    global _FORKS
+    if _FORKS is None:
+        _FORKS = multiprocessing.get_context("forkserver")
+        _FORKS.set_forkserver_preload(["torch", "torch._dynamo", "rnn_tui.tui.cli", "rnn_tui.engine.session",
+                                       "helpers"])
+    with tempfile.TemporaryDirectory(prefix="rnn-tui-cli-") as folder:
+        out_path, err_path = os.path.join(folder, "out"), os.path.join(folder, "err")
+        for path in (out_path, err_path):
+            open(path, "w").close()
+        child = _FORKS.Process(target=_cli_in_child, args=(list(args), env, str(cwd or os.getcwd()),
+                                                           stdout_path or out_path, err_path))
+        child.start()
+        child.join(timeout)
+        if child.is_alive():
+            child.kill()
+            child.join()
+            return None
+        read = lambda path: open(path, encoding="utf-8", errors="replace").read()  # noqa: E731
+        return subprocess.CompletedProcess(["rnn-tui", *args], child.exitcode, read(out_path), read(err_path))

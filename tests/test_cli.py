@@ -5,14 +5,11 @@ import subprocess
 import pytest
 
 from conftest import shared_corpus
+from helpers import rnn_tui
 from rnn_tui.engine import kernels
 from rnn_tui.engine.cpu import bf16_problem, describe_cpu
 from rnn_tui.engine.launch import python_command, rnn_tui_command
 from rnn_tui.engine.models import RNNModelScratch
-
-
-def rnn_tui(*args, cwd=None, **kwargs):
-    return subprocess.run(rnn_tui_command(*args), capture_output=True, text=True, cwd=cwd, timeout=300, **kwargs)
 
 
 def test_help_does_not_import_torch_or_textual():

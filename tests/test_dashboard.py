@@ -322,19 +322,19 @@ def test_real_rnn_tui_in_tmux(tmp_path):
     command = f"cd {shlex.quote(str(tmp_path))} && {dashboard}; echo EXITED-$?; sleep 30"
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", command], check=True)
 
-    def screen_shows(text: str, timeout: float) -> str:
+    def screen_shows(*texts: str, timeout: float) -> str:
         deadline, screen = time.monotonic() + timeout, ""
-        while time.monotonic() < deadline and text not in screen:
+        while time.monotonic() < deadline and not all(text in screen for text in texts):
             time.sleep(0.2)
             screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
                                     text=True).stdout
         return screen
     try:
-        screen = screen_shows("completed: epoch 3/3", 120)
-        assert "completed: epoch 3/3" in screen, screen
-        assert "final:" in screen and "perplexity" in screen and "^r Start" in screen
+        screen = screen_shows("completed: epoch 3/3", "final:", "^r Start", timeout=120)  # the end, all of it drawn
+        assert "completed: epoch 3/3" in screen and "final:" in screen and "^r Start" in screen, screen
+        assert "perplexity" in screen
         subprocess.run(["tmux", "send-keys", "-t", session, "C-q"], check=True)
-        screen = screen_shows("EXITED", 30)
+        screen = screen_shows("EXITED", timeout=30)
         assert "EXITED-0" in screen and "configuration" not in screen  # the terminal is back, clean
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

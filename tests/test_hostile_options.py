@@ -1,7 +1,7 @@
 """Every option of `train` and `generate` with hostile values: one line and exit 2, or a clean run.
 
-Never a traceback, never a hang (each case has a time limit). Cases run two at a time: most are
-refused before torch is imported, so each costs a Python start-up.
+Never a traceback, never a hang (each case has a time limit). Cases run two at a time, each in a
+process of its own forked from one that has imported rnn-tui (``helpers.run_cli``).
 """
 import os
 import subprocess
@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import click
 import pytest
 
+from helpers import run_cli
 from rnn_tui.engine.launch import rnn_tui_command
 from rnn_tui.tui.cli import generate, train
 
@@ -39,12 +40,9 @@ def short(value: str) -> str:
     return repr(value) if len(value) <= 20 else f"{value[:10]!r}… ({len(value)} characters)"
 
 
-def run_case(command: list[str], cwd) -> subprocess.CompletedProcess | None:
-    try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=cwd,
-                              env={**os.environ, "RNN_TUI_RUNS": str(cwd / "runs"), "OMP_NUM_THREADS": "1"})
-    except subprocess.TimeoutExpired:
-        return None
+def run_case(args: tuple[str, ...], cwd) -> subprocess.CompletedProcess | None:
+    return run_cli(*args, cwd=cwd, timeout=120,
+                   env={**os.environ, "RNN_TUI_RUNS": str(cwd / "runs"), "OMP_NUM_THREADS": "1"})
 
 
 def mishandled(name: str, result: subprocess.CompletedProcess | None) -> str | None:
@@ -65,7 +63,7 @@ def mishandled(name: str, result: subprocess.CompletedProcess | None) -> str | N
 
 
 def test_every_train_option_with_hostile_values(tmp_path):
-    todo = [(f"{option} {short(value)}", rnn_tui_command("train", *BASE, option, value)) for option, value in cases(train)]
+    todo = [(f"{option} {short(value)}", ("train", *BASE, option, value)) for option, value in cases(train)]
     assert len(todo) > 150  # every option was walked
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(lambda case: run_case(case[1], tmp_path), todo))
@@ -83,9 +81,9 @@ def checkpoint(tmp_path_factory):
 
 
 def test_every_generate_option_with_hostile_values(tmp_path, checkpoint):
-    todo = [(f"{option} {short(value)}", rnn_tui_command("generate", str(checkpoint), "--length", "20", option, value))
+    todo = [(f"{option} {short(value)}", ("generate", str(checkpoint), "--length", "20", option, value))
             for option, value in cases(generate)]
-    todo += [(f"CHECKPOINT {short(value)}", rnn_tui_command("generate", value)) for value in HOSTILE[str]]
+    todo += [(f"CHECKPOINT {short(value)}", ("generate", value)) for value in HOSTILE[str]]
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(lambda case: run_case(case[1], tmp_path), todo))
     problems = [p for (name, _), result in zip(todo, results)

@@ -14,7 +14,7 @@ from rnn_tui.engine.launch import rnn_tui_command
 from rnn_tui.engine.runs import RunDir
 from rnn_tui.engine.session import recorded_run
 from rnn_tui.engine.trainer import Trainer
-from helpers import pattern_text, tiny_config
+from helpers import pattern_text, rnn_tui, tiny_config
 
 
 def run_to_end(config, text, run_dir, resume=None):
@@ -152,10 +152,6 @@ def test_corrupt_truncated_and_foreign_files_are_refused(tmp_path):
             load_checkpoint(tmp_path / name)
 
 
-def _rnn_tui(*args, **kwargs):
-    return subprocess.run(rnn_tui_command(*args), capture_output=True, text=True, **kwargs)
-
-
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
 def test_signals_stop_at_a_minibatch_checkpoint_and_resume(tmp_path, signame):
     run_dir = tmp_path / "run"
@@ -174,10 +170,10 @@ def test_signals_stop_at_a_minibatch_checkpoint_and_resume(tmp_path, signame):
     assert f"resume with: rnn-tui train --resume {run_dir}" in err and "Traceback" not in err
     state = load_checkpoint(run_dir)
     assert state["epoch"] == finished["epoch"] >= 1
-    resumed = _rnn_tui("train", "--resume", str(run_dir), "--epochs", str(state["epoch"] + 1), "--json")
+    resumed = rnn_tui("train", "--resume", str(run_dir), "--epochs", str(state["epoch"] + 1), "--json")
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout.splitlines()[0])["start_epoch"] == state["epoch"]
-    generated = _rnn_tui("generate", str(run_dir), "--length", "20", "--prefix", "ab")
+    generated = rnn_tui("generate", str(run_dir), "--length", "20", "--prefix", "ab")
     assert generated.returncode == 0 and len(generated.stdout.strip()) == 22
 
 
@@ -199,7 +195,7 @@ DISK_RUN = ["train", "--corpus", "markov:length=20000", "--model", "scratch-rnn"
 
 
 def test_a_disk_that_fills_during_training_costs_checkpoints_not_the_run(small_disk):
-    result = _rnn_tui(*DISK_RUN, "--run-dir", str(small_disk / "run"), timeout=300)
+    result = rnn_tui(*DISK_RUN, "--run-dir", str(small_disk / "run"), timeout=300)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "not written" in result.stderr
     assert load_checkpoint(small_disk / "run")["epoch"] >= 1  # the last one that fitted, intact
@@ -214,7 +210,7 @@ def test_a_disk_full_from_the_start_ends_the_run_after_one_epoch_saying_why(smal
                 handle.write(b"x" * 4096)
         except OSError:
             pass  # full
-    result = _rnn_tui(*DISK_RUN, "--run-dir", str(small_disk / "run"), timeout=300)
+    result = rnn_tui(*DISK_RUN, "--run-dir", str(small_disk / "run"), timeout=300)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "unwritable: nothing could be written" in result.stdout
 

@@ -166,8 +166,13 @@ def test_the_served_dashboard_works_in_a_browser_and_a_second_tab_follows_the_ru
             page.keyboard.press("Control+o")  # stopped from the first tab, then a second run from it
             wait_for(lambda: run_info(run).outcome == "stopped", 60, "the run to stop")
             wait_for(lambda: "stopped: epoch" in screen_of(page), 30, "the stop on the page")
-            page.keyboard.press("Control+r")
-            wait_for(lambda: "is on screen" in screen_of(page), 30, "the question: train on, or a new run")
+
+            def asked() -> bool:
+                if "is on screen" in screen_of(page):
+                    return True
+                page.keyboard.press("Control+r")  # taken once the app has seen the run's process end
+                return False
+            wait_for(asked, 60, "the question: train on, or a new run")
             page.keyboard.press("n")
             new_run = wait_for(lambda: next((r for r in (tmp_path / "runs").glob("*") if r != run), None), 60,
                                "the second run's folder")

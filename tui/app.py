@@ -23,6 +23,7 @@ from textual.widgets import Footer
 from textual.worker import get_current_worker
 
 from ..engine.config import RESUME_OVERRIDES, TrainConfig
+from ..engine.errors import InputProblem
 from ..engine.launch import LaunchError
 from ..engine.runs import RunDir
 from ..engine.watch import RunWatch, process_alive, run_info
@@ -57,7 +58,7 @@ class RnnTuiApp(RunView, App):
                 tooltip="sample now with the form's prefix and temperature"),
         Binding("ctrl+s", "save", "Save", priority=True, tooltip="write a checkpoint now"),
         Binding("ctrl+d", "detach", "Detach", priority=True, tooltip="detach: quit and leave the run training"),
-        Binding("f2", "runs", "Runs", priority=True, tooltip="every run: open, compare, note, delete"),
+        Binding("f2", "runs", "Runs", priority=True, tooltip="every run: open, compare, note, delete, see its sweep"),
         Binding("ctrl+l", "log_scale", "Log", priority=True, show=False,  # in the help and the palette: 80 columns
                 tooltip="toggle the chart's log scale"),
         Binding("ctrl+n", "loss", "Loss", priority=True, show=False,
@@ -387,8 +388,24 @@ def wants_ascii() -> bool:
     return "utf" not in encoding
 
 
+def terminal_problem() -> str | None:
+    """Why the dashboard cannot draw here (one line), or None: it reads keys from stdin and draws on stderr,
+    and without a terminal on both it would wait for keys that never come."""
+    if os.environ.get("TEXTUAL_DRIVER"):  # a driver of its own: textual-serve's tab, a test's
+        return None
+    streams = {"stdin": sys.__stdin__, "stderr": sys.__stderr__}
+    missing = [name for name, stream in streams.items() if stream is None or not stream.isatty()]
+    if missing:
+        return (f"the dashboard needs a terminal, and {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                f"not one: run it in a terminal (or tmux), or use rnn-tui train, logs or serve")
+    return None
+
+
 def run_dashboard(config: TrainConfig | None, start: bool = False, ascii_only: bool = False,
                   resume: str | None = None, attach: str | None = None) -> int:
+    problem = terminal_problem()
+    if problem:
+        raise InputProblem(problem)
     app = RnnTuiApp(config, start=start, ascii_only=ascii_only or wants_ascii(), resume=resume, attach=attach)
     app.run()
     if app.detached:

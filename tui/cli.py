@@ -1,5 +1,5 @@
-"""``rnn-tui``: the dashboard, plus ``train``, ``attach``, ``logs``, ``control``, ``runs``, ``compare``,
-``serve``, ``generate``, ``presets``, ``corpora`` and ``bench``.
+"""``rnn-tui``: the dashboard, plus ``train``, ``attach``, ``logs``, ``control``, ``sweep``, ``runs``,
+``compare``, ``serve``, ``generate``, ``presets``, ``corpora`` and ``bench``.
 
 Importing this module loads neither torch nor Textual: ``rnn-tui --help`` answers at once, and
 each command imports what it needs when it runs.
@@ -12,10 +12,13 @@ import sys
 import click
 from click.core import ParameterSource
 
+from ..corpora import CorpusError
 from ..engine.control import COMMANDS
+from ..engine.errors import InputProblem
 from ..engine.summary import SORT_KEYS
 
-from .options import config_from_options, kernels_option, train_options, train_params
+from .stdout import guard_stdout, output_failure
+from .options import Duration, config_from_options, kernels_option, train_options, train_params
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -123,7 +126,7 @@ def logs(run: str | None, follow: bool, as_json: bool) -> None:
 @click.option("--timeout", "timeout_s", type=float, default=120, show_default=True,
               help="Seconds to wait for the run to act.")
 def control(run: str, command: str, timeout_s: float, **sample_options) -> None:
-    """Steer the live run RUN (a run folder, or a run's name): pause, resume, stop, save, or sample.
+    """Steer the live run RUN (a run folder, or a run's name): pause, resume, stop, save, sample, or prune (a sweep's stop).
 
     Waits until the run has acted (stop: until its process has ended; sample: prints the text); exit 2 if
     RUN is not live."""
@@ -131,17 +134,27 @@ def control(run: str, command: str, timeout_s: float, **sample_options) -> None:
     sys.exit(run_control(run_folder(run), command, sample_options, timeout_s))
 
 
-class ServeCommand(click.Command):
-    """``serve --help``: its own options, then one line for the training options it passes on."""
+class PassesTrainingOptions(click.Command):
+    """``--help`` of a command that takes every training option: its own options, then one line for those."""
+    training_note = ""
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         training = {option.name for option in train_params()}
-        rows = [param.get_help_record(ctx) for param in self.get_params(ctx) if param.name not in training]
+        rows = [param.get_help_record(ctx) for param in self.get_params(ctx)
+                if isinstance(param, click.Option) and param.name not in training]
         with formatter.section("Options"):
             formatter.write_dl([row for row in rows if row])
         with formatter.section("Training options"):
-            formatter.write_text("Every option of `rnn-tui train` (see rnn-tui train --help), e.g. --corpus "
-                                 "markov --hidden 64: each tab's form starts from them.")
+            formatter.write_text(f"Every option of `rnn-tui train` (see rnn-tui train --help), e.g. --corpus "
+                                 f"markov --hidden 64: {self.training_note}")
+
+
+class ServeCommand(PassesTrainingOptions):
+    training_note = "each tab's form starts from them."
+
+
+class SweepCommand(PassesTrainingOptions):
+    training_note = "every trial trains with them, and the values --param picks."
 
 
 @cli.command(cls=ServeCommand, context_settings=CONTEXT)
@@ -162,6 +175,45 @@ def serve(ctx: click.Context, host: str, port: int, allow_remote: bool, public_u
     given = {name: value for name, value in _given_by_user(ctx).items() if name in options}
     config = config_from_options(options, set(given))
     sys.exit(run_serve(host, port, allow_remote, given, config, public_url and public_url.rstrip("/")))
+
+
+@cli.command(cls=SweepCommand, context_settings=CONTEXT)
+@click.argument("name")
+@train_options
+@click.option("--param", "params", multiple=True, metavar="NAME=KIND:ARGS",
+              help="An option to search: lr=loguniform:1e-4:1e-2, dropout=uniform:0:0.5, hidden=choice:256,512, "
+                   "layers=int:1:3 (intlog: on a log scale). Repeat for each.")
+@click.option("--space", "space_file", type=click.Path(), default=None,
+              help="The parameters from a TOML file's [params] table (lr = \"loguniform:1e-4:1e-2\").")
+@click.option("--trials", type=click.IntRange(1, 100_000), default=None,
+              help="Trials the study is to hold, complete or pruned; failed ones are run again. [default: 20]")
+@click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Trials at a time on this box, the CPU's threads shared out between them.")
+@click.option("--max-time-per-trial", type=Duration(), default=None, metavar="DURATION",
+              help="Each trial's --max-time, e.g. 5m.")
+@click.option("--prune", default="median", show_default=True, metavar="median|hyperband|none|threshold:X",
+              help="Optuna's pruner, judging each epoch's validation loss (threshold: above X nats).")
+@click.option("--storage", "storage_url", default=None, metavar="URL",
+              help="An Optuna RDB URL (postgresql://…, mysql://…) that workers on several machines share. "
+                   "[default: a journal file in the sweep's folder, for this box]")
+@click.option("--join", is_flag=True, help="Add workers to an existing sweep: its parameters and options come "
+                                          "from its study.")
+@click.option("--show", is_flag=True, help="Instead: the trials, the best one and each parameter's importance.")
+@click.option("--json", "as_json", is_flag=True, help="With --show: the report as one JSON object.")
+@click.pass_context
+def sweep(ctx: click.Context, name: str, params: tuple[str, ...], space_file: str | None, trials: int | None,
+          jobs: int, max_time_per_trial: float | None, prune: str, storage_url: str | None, join: bool, show: bool,
+          as_json: bool, **options) -> None:
+    """Search training options on Optuna: NAME's trials, each an ordinary run in RUNS_ROOT/NAME/.
+
+    The objective is the best validation loss (the training loss without a validation split). Run the
+    same command again to go on after an interruption."""
+    from .sweep_cli import run_sweep, show_sweep
+    if show:
+        sys.exit(show_sweep(name, storage_url, as_json))
+    given = {key: value for key, value in _given_by_user(ctx).items() if key in options}
+    sys.exit(run_sweep(name, options, given, params, space_file, trials, jobs, max_time_per_trial, prune,
+                       storage_url, join))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -247,16 +299,28 @@ def bench(quick: bool, repeats: int, device: str, kernels: str, as_json: bool, d
 
 
 def main() -> None:
-    """Console entry point: any usage or input error is one line on stderr and exit status 2."""
+    """Console entry point: any usage or input error is one line on stderr and exit status 2; output that
+    could not be written (tui/stdout.py) costs nothing computed, and exit status 1."""
+    guard_stdout()
     try:
         code = cli.main(prog_name="rnn-tui", standalone_mode=False)
+    except SystemExit as exc:  # a command's own exit status
+        code = exc.code
     except click.exceptions.Abort:
         click.echo("rnn-tui: aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         click.echo(f"rnn-tui: error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
-    sys.exit(code if isinstance(code, int) else 0)
+    except (InputProblem, CorpusError) as exc:  # raised where it was found, in whatever command
+        click.echo(f"rnn-tui: error: {exc}", err=True)
+        sys.exit(2)
+    code = code if isinstance(code, int) else 0
+    failure = output_failure()
+    if failure:
+        click.echo(f"rnn-tui: error: {failure}", err=True)
+        code = code or 1
+    sys.exit(code)
 
 
 if __name__ == "__main__":

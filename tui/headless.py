@@ -11,7 +11,7 @@ import time
 import click
 
 from ..engine import events as ev
-from ..engine.config import RESUME_OVERRIDES, TrainConfig
+from ..engine.config import RESUME_OVERRIDES, TrainConfig, has_surrogates
 from .formatting import format_seconds
 
 
@@ -21,23 +21,25 @@ class InputError(click.ClickException):
 
 
 class Output:
-    """Prints events as text lines or JSON; a vanished terminal (SIGHUP, closed pipe) is not an error."""
+    """Prints events as text lines or JSON; a vanished or failing stdout (tui/stdout.py) is not the run's end."""
 
     def __init__(self, as_json: bool):
         self.as_json = as_json
-        self.alive = True
-        self.progress_on_tty = not as_json and sys.stderr.isatty()
+        self.alive = True  # stdout still takes what is written
+        self.progress_on_tty = not as_json and sys.stderr is not None and sys.stderr.isatty()
         self.show_lr = False  # only when a schedule or warmup moves it
 
     def write(self, text: str, err: bool = False) -> None:
-        if not self.alive:
-            return
         stream = sys.stderr if err else sys.stdout
+        if stream is None or not (self.alive or err):
+            return
         try:
             stream.write(text)
             stream.flush()
         except OSError:
-            self.alive = False  # the link dropped; the run itself goes on and is checkpointed
+            pass  # stderr gone as well: nobody to tell
+        if not err and getattr(stream, "failed", None) is not None:
+            self.alive = False  # the run itself goes on and is checkpointed
 
     def event(self, event: ev.Event) -> None:
         if self.as_json:
@@ -125,7 +127,7 @@ def run_train(config: TrainConfig, as_json: bool, resume: str | None, given: dic
 
 
 def _run_train(config: TrainConfig, out: Output, resume: str | None, given: dict, ready) -> int:
-    problem = config.first_error(ignore=("prefix",))  # the prompt may come from the corpus
+    problem = config.first_error_before_corpus()
     if problem:
         raise InputError(problem)
     # torch loads only here, after the options have been checked.
@@ -178,6 +180,8 @@ def _train_here(prepared, control, out: Output, ready, world=None) -> tuple[int,
                 out.event(error)
             out.write(f"error: {error.message}\n", err=True)
             return 1, False
+    if not out.alive and not getattr(sys.stdout, "reader_left", True):
+        out.write(f"rnn-tui: the run is recorded whole in {prepared.run.path}\n", err=True)
     return _exit_status(finished, out, prepared.run.path), True
 
 
@@ -257,7 +261,7 @@ def run_detached(config: TrainConfig, as_json: bool, given: dict) -> int:
     """``rnn-tui train --detach``: start the run in a session of its own, say where it is, return."""
     from ..engine.launch import LaunchError, launch_training
 
-    problem = config.first_error(ignore=("prefix",))
+    problem = config.first_error_before_corpus()
     if problem:
         raise InputError(problem)
     try:
@@ -300,7 +304,6 @@ def run_logs(run, follow: bool, as_json: bool) -> int:
             elif isinstance(event, ev.Start):
                 last = None  # resumed: what ended before goes on
         if not out.alive:
-            _quiet_stdout()
             return 0
         if not follow or info.state != "live":
             break
@@ -322,6 +325,8 @@ def run_control(run: str, command: str, options: dict, timeout_s: float) -> int:
     sample_options = {name: value for name, value in options.items() if value is not None}
     if sample_options and command != "sample":
         raise InputError(f"--{next(iter(sample_options)).replace('_', '-')} goes with sample only")
+    if has_surrogates(sample_options.get("prefix", "")):
+        raise InputError("--prefix holds bytes that are not UTF-8 text")
     watch = RunWatch(run, from_end=True)
     try:
         reply = send_command(run, command, **sample_options)
@@ -343,7 +348,7 @@ def run_control(run: str, command: str, options: dict, timeout_s: float) -> int:
                     click.echo(f"checkpoint of epoch {event.epoch}: " + (event.path if event.ok else
                                                                           f"NOT written ({event.error})"))
                     return 0 if event.ok else 1
-                case ("stop", ev.Finished()):
+                case ("stop" | "prune", ev.Finished()):
                     while process_alive(watch.info().status) and time.monotonic() < deadline:
                         time.sleep(0.1)  # the folder is free for --resume once this returns
                     click.echo(f"{event.status} after epoch {event.epoch}; checkpoint: {event.checkpoint}")
@@ -387,18 +392,9 @@ def run_generate(path: str, prefix: str | None, length: int, temperature: float,
         out = Output(as_json=False)
         for piece in pieces:
             out.write(piece)
-            if not out.alive:  # the reader went away (`| head`): stop generating for nobody
-                _quiet_stdout()
+            if not out.alive:  # the reader went away (`| head`), or stdout failed: stop generating for nobody
                 return 0
         out.write("\n")
     except (CheckpointError, ValueError) as exc:
         raise InputError(str(exc)) from None
     return 0
-
-
-def _quiet_stdout() -> None:
-    """Point stdout at /dev/null: its closed pipe would otherwise cost a warning at exit."""
-    import os
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)

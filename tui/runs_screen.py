@@ -6,6 +6,7 @@ while runs train. Enter opens a run in the dashboard (attached if live); space m
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from rich.text import Text
 from textual import work
@@ -34,6 +35,7 @@ class RunsScreen(Screen):
         Binding("slash", "filter", "Filter", tooltip="type to keep only the runs that match"),
         Binding("n", "note", "Note", tooltip="write a note on the run"),
         Binding("d", "delete", "Delete", tooltip="delete the run's folder (asks first)"),
+        Binding("w", "sweep", "Sweep", tooltip="the sweep the run is a trial of: its trials and charts"),
     ]
 
     def __init__(self, root: str | None = None):
@@ -142,6 +144,16 @@ class RunsScreen(Screen):
             self.notify(f"{summary.name if summary else 'this'} is not a run that can be opened", severity="warning", markup=False)
             return
         self.dismiss(summary.path)  # the dashboard opens it
+
+    def action_sweep(self) -> None:
+        from ..engine.runs import SWEEP_MARKER
+        path = self.current_path()
+        folder = path and Path(path).parent
+        if not folder or not (folder / SWEEP_MARKER).is_file():
+            self.notify("this run is not a sweep's trial (rnn-tui sweep)", severity="warning")
+            return
+        from .sweep_screen import SweepScreen
+        self.app.push_screen(SweepScreen(folder), lambda run: run and self.dismiss(run))
 
     def action_note(self) -> None:
         summary = self.summary(self.current_path())

@@ -79,7 +79,7 @@ def run_serve(host: str, port: int, allow_remote: bool, options: dict, config: T
     if not is_loopback(host) and not allow_remote:
         raise InputError(f"{host} is not a loopback address: anyone who reaches it could steer training; "
                          "add --allow-remote if that is meant, or tunnel with ssh -L instead")
-    problem = config.first_error(ignore=("prefix",))  # each tab's form: refused here, not in every tab
+    problem = config.first_error_before_corpus()
     if problem:
         raise InputError(problem)
     if public_url is not None and not public_url.startswith(("http://", "https://")):
