@@ -1,43 +1,31 @@
 """``rnn-tui sweep``: a search over training options, on Optuna; every trial an ordinary run folder.
 
-Optuna samples, prunes and records; this module runs trials. A trial is ``rnn-tui train --json`` in
-a process of its own, in ``RUNS_ROOT/NAME/NAME-007``: listed by ``rnn-tui runs``, attachable,
-steerable. Its validation loss is reported to the trial each epoch; a trial the pruner stops is told
-``prune`` on its control socket and ends with the status ``pruned``.
+Optuna samples, prunes and records; rnn-tui runs trials (``sweep_worker.py``). A trial is
+``rnn-tui train --json`` in a process of its own, in ``RUNS_ROOT/NAME/NAME-007``: listed by
+``rnn-tui runs``, attachable, steerable. Its validation loss is reported to the trial each epoch; a
+trial the pruner stops is told ``prune`` on its control socket and ends with the status ``pruned``.
+Here: the plan a study holds, its storage, and the report ``--show`` and the sweep screen draw.
 
 Storage: by default Optuna's journal file, ``RUNS_ROOT/NAME/study.journal``: an append-only log
-under a file lock, which any number of processes on one box share without a database server (SQLite
-locks its whole file per write and refuses concurrent writers). ``--storage URL`` takes any Optuna
+under a file lock, which any number of processes on one box share without a database server (SQLite,
+through Optuna's RDB storage, holds one lock on the whole file and fails writers that wait too long). ``--storage URL`` takes any Optuna
 RDB URL (PostgreSQL, MySQL) so workers on several machines share one study, with Optuna's heartbeat
 to fail the trials of a worker that died elsewhere. The space, the options and the trial count live
 in the study itself, so ``--join`` on another box needs nothing but the URL.
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import math
 import os
 import re
-import signal
-import socket
-import subprocess
-import threading
-import time
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
-from . import events as ev
-from .control_socket import RunNotLive, send_command
 from .errors import InputProblem
-from .launch import option_arguments, rnn_tui_command
 from .runs import SWEEP_MARKER, folder_problem, runs_root
 from .sweep_space import Param, parse_param
-from .watch import process_alive
 
 JOURNAL_FILE = "study.journal"
 PRUNERS = ("median", "hyperband", "none")  # and threshold:X, pruning a trial whose loss is above X nats
@@ -45,7 +33,8 @@ HEARTBEAT_S, GRACE_S = 30, 120  # RDB storage: a worker unheard for GRACE_S has 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-def _optuna():
+def load_optuna():
+    """Optuna, imported when a sweep needs it (it takes a second), saying nothing rnn-tui does not."""
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # rnn-tui says what happens, once
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # the heartbeat's
@@ -105,7 +94,7 @@ def _pruner(optuna, prune: str):
 
 def open_storage(url: str | None, folder: Path):
     """The study's storage: the journal file in ``folder``, or the RDB at ``url``; one line if unusable."""
-    optuna = _optuna()
+    optuna = load_optuna()
     storage = None
     if url is not None:
         try:
@@ -131,7 +120,7 @@ def open_storage(url: str | None, folder: Path):
 def open_study(name: str, storage, plan: SweepPlan | None, join: bool):
     """The study NAME in ``storage`` and the plan it runs: made from ``plan`` if new, else the one it
     holds. With ``join`` it must exist; a plan that differs from an existing study's is refused."""
-    optuna = _optuna()
+    optuna = load_optuna()
     exists = name in {summary.study_name for summary in optuna.study.get_all_study_summaries(storage)}
     if join and not exists:
         raise InputProblem(f"--join: there is no sweep {name} in this storage to join")
@@ -155,229 +144,6 @@ def open_study(name: str, storage, plan: SweepPlan | None, join: bool):
     return study, held
 
 
-@dataclass
-class TrialOutcome:
-    """How one trial ended: Optuna's state, the objective, the run folder and the run's own status."""
-    number: int
-    params: dict
-    state: str                  # complete | pruned | fail
-    value: float | None         # best validation loss in nats (training loss without a validation split)
-    run_dir: str
-    status: str | None          # the run's Finished status, None if it never finished
-    epochs: int = 0
-    elapsed_s: float = 0.0
-    reason: str = ""
-
-
-def _prctl():
-    try:
-        return ctypes.CDLL(None).prctl  # Linux's: looked up here, not between fork and exec
-    except (AttributeError, OSError):
-        return None
-
-
-_PRCTL = _prctl()
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the trial's process, before it runs rnn-tui: end (SIGTERM, checkpointed) when its worker dies."""
-    if _PRCTL is not None:
-        _PRCTL(PR_SET_PDEATHSIG, int(signal.SIGTERM))
-
-
-def _worker_record() -> dict:
-    me = psutil.Process()
-    return {"host": socket.gethostname(), "pid": me.pid, "process_started": me.create_time()}
-
-
-@dataclass
-class SweepWorker:
-    """Runs a study's trials, ``jobs`` at a time, each with its share of the CPU's threads."""
-    name: str
-    study: object
-    storage: object
-    plan: SweepPlan
-    folder: Path
-    jobs: int = 1
-    on_start: Callable[[int, dict, str], None] = lambda number, params, run_dir: None
-    on_outcome: Callable[[TrialOutcome], None] = lambda outcome: None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _stopping: threading.Event = field(default_factory=threading.Event)
-
-    def run(self) -> list[TrialOutcome]:
-        """Trials until the study holds ``plan.trials`` complete or pruned ones (failed ones are run again)."""
-        outcomes: list[TrialOutcome] = []
-        threads = [threading.Thread(target=self._work, args=(outcomes,), daemon=True) for _ in range(self.jobs)]
-        for thread in threads:
-            thread.start()
-        try:
-            for thread in threads:
-                while thread.is_alive():
-                    thread.join(0.2)
-        except KeyboardInterrupt:  # the trials got the same SIGINT: they stop, checkpointed, and are failed
-            self._stopping.set()
-            for thread in threads:
-                thread.join()
-            raise
-        return outcomes
-
-    def _work(self, outcomes: list) -> None:
-        while not self._stopping.is_set():
-            trial = self._next_trial()
-            if trial is None:
-                return
-            outcome = self._run_trial(trial)
-            outcomes.append(outcome)
-            self.on_outcome(outcome)
-
-    def _next_trial(self):
-        """A new trial of the study, or None when it has its count (a worker's trial failed is redone)."""
-        optuna = _optuna()
-        with self._lock:
-            self._fail_abandoned()
-            states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
-                      optuna.trial.TrialState.RUNNING)
-            if len(self.study.get_trials(deepcopy=False, states=states)) >= self.plan.trials:
-                return None
-            trial = self.study.ask()
-            trial.set_user_attr("worker", _worker_record())
-            return trial
-
-    def _trial_id(self, number: int) -> int:
-        study_id = self.storage.get_study_id_from_name(self.name)
-        return self.storage.get_trial_id_from_study_id_trial_number(study_id, number)
-
-    def _fail_abandoned(self) -> None:
-        """Trials left running by a worker that died: on this box its process is gone; elsewhere (RDB
-        storage) Optuna's heartbeat tells."""
-        optuna = _optuna()
-        if isinstance(self.storage, optuna.storages.RDBStorage):
-            optuna.storages.fail_stale_trials(self.study)
-        for trial in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            worker = trial.user_attrs.get("worker")
-            if isinstance(worker, dict) and worker.get("host") == socket.gethostname() and not process_alive(worker):
-                self.storage.set_trial_state_values(self._trial_id(trial.number), optuna.trial.TrialState.FAIL)
-
-    def _run_trial(self, trial) -> TrialOutcome:
-        """One trial from its folder to its state in the study."""
-        optuna = _optuna()
-        params = {param.name: param.suggest(trial) for param in self.plan.space}
-        run_dir = self.folder / f"{self.name}-{trial.number:03d}"
-        trial.set_user_attr("run_dir", str(run_dir))
-        outcome = TrialOutcome(trial.number, params, "fail", None, str(run_dir), None)
-        started = time.monotonic()
-        try:
-            _make_trial_folder(run_dir, self.name, trial.number, params)
-        except OSError as exc:
-            outcome.reason = folder_problem(run_dir, exc)
-        else:
-            self.on_start(trial.number, params, str(run_dir))
-            self._train(trial, outcome)
-        outcome.elapsed_s = time.monotonic() - started
-        if outcome.status == "pruned":
-            outcome.state = "pruned"
-            self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        elif outcome.status in ENDS_WITH_A_VALUE and outcome.value is not None:
-            outcome.state = "complete"
-            self.study.tell(trial, outcome.value)
-        else:
-            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        return outcome
-
-    def _train(self, trial, outcome: TrialOutcome) -> None:
-        """The trial's run, in a child process: each epoch's loss reported, pruned when Optuna says so."""
-        run_dir = Path(outcome.run_dir)
-        options = {**self.plan.options, **outcome.params}
-        if self.plan.max_time_per_trial:
-            options["max_time"] = self.plan.max_time_per_trial
-        command = rnn_tui_command("train", "--json", *option_arguments(options), "--run-dir", str(run_dir))
-        env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // self.jobs))}
-        beating = self._heartbeat(trial.number)
-        with open(run_dir / "train.log", "w", encoding="utf-8") as log:
-            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, env=env,
-                                       text=True, encoding="utf-8", errors="replace", preexec_fn=_die_with_parent)
-            follower = _TrialFollower(trial, outcome)
-            for line in process.stdout:
-                try:
-                    follower.take(ev.from_dict(json.loads(line)))
-                except ValueError:
-                    continue  # a line that is not an event
-            code = process.wait()
-        beating.set()
-        if outcome.status is None:
-            outcome.reason = _last_line(run_dir / "train.log") or f"its process exited with status {code}"
-
-    def _heartbeat(self, number: int) -> threading.Event:
-        """Tell an RDB storage this worker lives, every HEARTBEAT_S, until the returned event is set."""
-        done = threading.Event()
-        if not hasattr(self.storage, "record_heartbeat") or not self.storage.get_heartbeat_interval():
-            return done
-        trial_id = self._trial_id(number)
-
-        def beat() -> None:
-            while not done.is_set():
-                self.storage.record_heartbeat(trial_id)
-                done.wait(HEARTBEAT_S)
-        threading.Thread(target=beat, daemon=True).start()
-        return done
-
-
-# a run that ended so has a best loss worth keeping: a diverged one's is from before it diverged
-ENDS_WITH_A_VALUE = ("completed", "time-up", "early-stopped", "stopped", "diverged")
-
-
-@dataclass
-class _TrialFollower:
-    """A trial's run seen through its events: the objective each epoch, the prune, the ending."""
-    trial: object
-    outcome: TrialOutcome
-    has_val: bool = True
-    pruning: bool = False
-
-    def take(self, event: ev.Event) -> None:
-        if isinstance(event, ev.Start):  # without a validation split the objective is the training loss
-            self.has_val = (event.config.get("val_fraction") or 0) > 0
-        elif isinstance(event, ev.Epoch):
-            self.outcome.epochs = event.epoch
-            loss = event.val_loss if self.has_val else event.train_loss
-            if loss is None or not math.isfinite(loss):
-                return
-            self.outcome.value = loss if self.outcome.value is None else min(self.outcome.value, loss)
-            self.trial.report(loss, event.epoch)
-            if not self.pruning and self.trial.should_prune():
-                self.pruning = True
-                try:
-                    send_command(self.outcome.run_dir, "prune")
-                except (RunNotLive, OSError):
-                    pass  # it ended on its own meanwhile
-        elif isinstance(event, ev.Finished):
-            self.outcome.status, self.outcome.reason = event.status, event.reason or ""
-            if self.has_val and event.best_val_loss is not None:
-                self.outcome.value = event.best_val_loss
-
-
-def _make_trial_folder(run_dir: Path, sweep: str, number: int, params: dict) -> None:
-    """The trial's run folder before its run starts, saying whose trial it is (note.txt shows in listings)."""
-    run_dir.mkdir(parents=True, mode=0o700)
-    described = ", ".join(f"{name}={_shown(value)}" for name, value in params.items())
-    (run_dir / "note.txt").write_text(f"sweep {sweep}, trial {number}: {described}\n", encoding="utf-8")
-    (run_dir / "trial.json").write_text(json.dumps({"sweep": sweep, "trial": number, "params": params}) + "\n",
-                                        encoding="utf-8")
-
-
-def _shown(value) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
-def _last_line(path: Path) -> str:
-    try:
-        lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
-    except OSError:
-        return ""
-    return lines[-1][:300] if lines else ""
-
-
 def read_sweep(folder: str | os.PathLike) -> dict:
     """``sweep_report`` of the sweep whose folder (on this box, with its journal) is ``folder``; ValueError,
     in words, when it is a database's (its URL is not kept) or cannot be read."""
@@ -395,7 +161,7 @@ def read_sweep(folder: str | os.PathLike) -> dict:
 def sweep_report(study) -> dict:
     """The trials (number, state, parameters, best, epochs, time, folder), the best trial, and each
     parameter's importance (Optuna's default evaluator; empty until two trials have completed)."""
-    optuna = _optuna()
+    optuna = load_optuna()
     rows = []
     for trial in study.get_trials(deepcopy=False):
         run_dir = trial.user_attrs.get("run_dir")

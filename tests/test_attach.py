@@ -28,11 +28,13 @@ class Terminal:
 
     def __init__(self, folder: Path, *args: str):
         self.name = f"rnn-tui-test-{time.time_ns()}"
+        # a tmux server of its own, started with this test's environment (a user's server has the user's)
+        self.tmux = ["tmux", "-L", self.name]
         command = f"cd {shlex.quote(str(folder))} && {shlex.join(rnn_tui_command(*args))}; sleep 60"
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", "80", "-y", "24", command], check=True)
+        subprocess.run([*self.tmux, "new-session", "-d", "-s", self.name, "-x", "80", "-y", "24", command], check=True)
 
     def screen(self) -> str:
-        return subprocess.run(["tmux", "capture-pane", "-p", "-J", "-t", self.name],  # -J: wrapped lines as one
+        return subprocess.run([*self.tmux, "capture-pane", "-p", "-J", "-t", self.name],  # -J: wrapped lines as one
                               capture_output=True, text=True).stdout
 
     def shows(self, text: str, timeout: float = 60, progress=None) -> str:
@@ -41,10 +43,10 @@ class Terminal:
                         progress)
 
     def press(self, key: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, key], check=True)
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, key], check=True)
 
     def kill(self) -> None:  # what a dropped SSH link does to the terminal
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
 
 
 @pytest.fixture

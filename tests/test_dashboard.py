@@ -317,27 +317,28 @@ def test_snapshot_120x40(snap_compare):
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_real_rnn_tui_in_tmux(tmp_path):
     session = f"rnn-tui-test-{time.time_ns()}"
+    tmux = ["tmux", "-L", session]  # a server of its own, with this test's environment
     dashboard = shlex.join(rnn_tui_command("--corpus", "markov:length=20000", "--epochs", "3", "--hidden", "32",
                                            "--device", "cpu", "--start"))
     command = f"cd {shlex.quote(str(tmp_path))} && {dashboard}; echo EXITED-$?; sleep 30"
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", command], check=True)
+    subprocess.run([*tmux, "new-session", "-d", "-s", session, "-x", "80", "-y", "24", command], check=True)
 
     def screen_shows(*texts: str, timeout: float) -> str:
         deadline, screen = time.monotonic() + timeout, ""
         while time.monotonic() < deadline and not all(text in screen for text in texts):
             time.sleep(0.2)
-            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
+            screen = subprocess.run([*tmux, "capture-pane", "-p", "-t", session], capture_output=True,
                                     text=True).stdout
         return screen
     try:
         screen = screen_shows("completed: epoch 3/3", "final:", "^r Start", timeout=120)  # the end, all of it drawn
         assert "completed: epoch 3/3" in screen and "final:" in screen and "^r Start" in screen, screen
         assert "perplexity" in screen
-        subprocess.run(["tmux", "send-keys", "-t", session, "C-q"], check=True)
+        subprocess.run([*tmux, "send-keys", "-t", session, "C-q"], check=True)
         screen = screen_shows("EXITED", timeout=30)
         assert "EXITED-0" in screen and "configuration" not in screen  # the terminal is back, clean
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
 
 
 async def test_after_a_run_ctrl_r_trains_it_on_or_starts_a_new_one_and_the_chart_stays_until_then(tmp_path):

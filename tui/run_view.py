@@ -138,6 +138,8 @@ class RunView:
                 self.refresh_bindings()
                 ppl = f", perplexity {event.train_perplexity:.3f}" if event.train_perplexity is not None else ""
                 progress.set_status(f"{event.status}: epoch {event.epoch}/{self.epochs}{ppl}")
+                # the bar and clock at the last completed epoch, not inside the one a stop cut short
+                progress.show_progress(epoch=event.epoch, batch=None, elapsed_s=event.elapsed_s, eta_s=None)
                 if event.status in ("early-stopped", "time-up"):
                     self.log_event(f"{event.status}: {event.reason}")
                 elif event.status == "unwritable":

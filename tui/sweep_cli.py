@@ -26,8 +26,8 @@ def run_sweep(name: str, options: dict, given: dict, params: tuple[str, ...], sp
               join: bool) -> int:
     """Check everything (one line and exit 2 for bad input, before any trial), then run trials until the
     study holds its count; 130 if interrupted (a rerun goes on from there)."""
-    from ..engine.sweep import (JOURNAL_FILE, SweepPlan, SweepWorker, check_pruner, open_storage, open_study,
-                                sweep_folder)
+    from ..engine.sweep import JOURNAL_FILE, SweepPlan, check_pruner, open_storage, open_study, sweep_folder
+    from ..engine.sweep_worker import SweepWorker
     from ..engine.sweep_space import check_space, parse_param, space_from_toml
     from .options import config_from_options
     folder = sweep_folder(name)
