@@ -28,8 +28,10 @@ UPPER_LIMITS = {"hidden": 65_536, "layers": 64, "batch_size": 1 << 20, "num_step
 FLOAT32_MAX = 3.4028234663852886e38  # a rate the weights' float32 arithmetic cannot hold is refused, not crashed on
 # what a resumed run may change; everything else comes from its checkpoint, so that it resumes exactly
 RESUME_OVERRIDES = ("epochs", "device", "kernels", "sample_every", "checkpoint_every", "prefix", "max_time",
-                    "patience", "eval_every", "nproc")
+                    "patience", "eval_every", "eval", "nproc")
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+_EVAL_RE = re.compile(r"^(stateful|windows:(\d{1,7}):(\d{1,7}))$")
+MAX_EVAL_WINDOWS = 100_000
 
 
 @dataclass
@@ -70,6 +72,7 @@ class TrainConfig:
     max_time: float = 0.0       # seconds of training (and validation) before the run ends; 0 = no limit
     patience: int = 0           # end when validation has not improved for this many epochs; 0 = never
     eval_every: int = 1         # epochs between validations (the last epoch is always validated)
+    eval: str = "stateful"      # windows:N:L adds nanoGPT's measure: N random L-character windows, state reset
     clip: float = 1.0
     device: str = "auto"
     nproc: int = 1              # processes under torchrun (engine/distributed.py); --batch-size is global
@@ -157,6 +160,11 @@ class TrainConfig:
         need("device", isinstance(self.device, str) and bool(_DEVICE_RE.match(self.device.strip().lower())),
              f"must be auto, cpu, cuda, cuda:N or mps (got {self.device!r})")
         need("seed", isinstance(self.seed, int) and self.seed >= 0, f"must be 0 or more (got {self.seed!r})")
+        windows = _EVAL_RE.match(self.eval) if isinstance(self.eval, str) else None
+        need("eval", windows is not None and (windows.group(2) is None or (
+            0 < int(windows.group(2)) <= MAX_EVAL_WINDOWS and int(windows.group(3)) >= 2)),
+             f"must be stateful, or windows:N:L with N from 1 to {MAX_EVAL_WINDOWS:,} windows of L ≥ 2 characters "
+             f"(got {self.eval!r})")
         need("prefix", isinstance(self.prefix, str) and len(self.prefix) > 0, "must not be empty")
         need("corpus_file", self.corpus_file is None or bool(str(self.corpus_file).strip()),
              "must not be empty (leave it out for --corpus)")
@@ -180,6 +188,11 @@ class TrainConfig:
     def first_error_before_corpus(self) -> str | None:
         """``first_error`` before the corpus is read: an empty prefix is the corpus's to fill, not a problem."""
         return self.first_error(ignore=("prefix",) if self.prefix == "" else ())
+
+    def eval_windows(self) -> tuple[int, int] | None:
+        """(N, L) of ``--eval windows:N:L``, or None for the stateful pass alone."""
+        match = _EVAL_RE.match(self.eval)
+        return (int(match.group(2)), int(match.group(3))) if match and match.group(2) else None
 
     def scratch(self) -> bool:
         return self.model.startswith("scratch-")

@@ -77,6 +77,10 @@ class Epoch(Event):
     eval_s: float = 0.0             # seconds validation took (not in tokens_per_sec)
     best_epoch: int | None = None   # the epoch with the lowest val_loss so far (best.pt holds it)
     best_val_loss: float | None = None
+    # --eval windows:N:L: nanoGPT's measure of the same held-out text (N windows of L tokens, state reset)
+    val_loss_windows: float | None = None
+    val_bpc_windows: float | None = None
+    val_perplexity_windows: float | None = None
 
 
 @dataclass

@@ -59,6 +59,29 @@ def evaluate_loss(model, corpus: torch.Tensor, batch_size: int, num_steps: int,
     return world.sum(total).item() / (streams * length)
 
 
+def evaluate_windows(model, corpus: torch.Tensor, starts: torch.Tensor, length: int, batch_size: int,
+                     autocast_mode: str = "off", world: World = World()) -> float | None:
+    """nanoGPT's measure: the mean cross-entropy in nats over the windows of ``length`` + 1 tokens at
+    ``starts`` (predicting each window's last ``length`` from what precedes them in it), every window
+    read from a fresh state. Each window weighs the same, as nanoGPT's mean over batches of windows
+    does. In eval mode; under data parallelism each rank reads its share of the windows."""
+    if len(starts) == 0 or len(corpus) < length + 1:
+        return None
+    was_training = model.training
+    model.eval()
+    mine = starts.tensor_split(world.size)[world.rank]
+    offsets = torch.arange(length + 1, device=corpus.device)
+    total = torch.zeros((), device=corpus.device, dtype=torch.float64)
+    for i in range(0, len(mine), batch_size):
+        windows = corpus[mine[i: i + batch_size].to(corpus.device)[:, None] + offsets]  # (B, length + 1)
+        state = model.begin_state(len(windows), corpus.device)
+        with autocast(corpus.device, autocast_mode):
+            logits, _ = model(windows[:, :-1], state)
+        total += nn.functional.cross_entropy(logits.float(), windows[:, 1:].T.reshape(-1), reduction="sum")
+    model.train(was_training)
+    return world.sum(total).item() / (len(starts) * length)
+
+
 def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
     # d2l's minibatch SGD with lr on the *mean* loss (seed 001 also divides lr by the batch size).
     optimizers = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}

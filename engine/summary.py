@@ -237,6 +237,16 @@ class Comparison:
     def curves(self) -> list[Curve]:
         return [load_curve(path, label) for path, label in zip(self.paths, self.labels)]
 
+    def best_window_losses(self) -> list[float | None]:
+        """Each run's lowest ``--eval windows`` loss in nats (nanoGPT's measure), None where it has none."""
+        return [best_window_loss(RunDir(path)) for path in self.paths]
+
+
+def best_window_loss(run: RunDir) -> float | None:
+    values = [r["val_loss_windows"] for r in read_metrics(run)[0] if isinstance(r.get("val_loss_windows"), float)
+              and math.isfinite(r["val_loss_windows"])]
+    return min(values, default=None)
+
 
 def compare_runs(paths: list[str | os.PathLike]) -> Comparison:
     configs = [RunDir(path).read_config() or {} for path in paths]

@@ -32,7 +32,7 @@ from .kernels import describe as describe_kernels, problem as kernels_problem
 from .models import detach_state, model_for
 from .samplers import make_batches, min_tokens_for, split_train_val
 from .schedule import format_duration, learning_rate, planned_steps
-from .steps import evaluate_loss, make_optimizer, train_minibatch
+from .steps import evaluate_loss, evaluate_windows, make_optimizer, train_minibatch
 from .text import tokenize, tokenize_prefix
 from .vocab import Vocab
 
@@ -105,6 +105,7 @@ class Trainer:
             raise TrainingInputError(
                 f"the text is too short: {len(corpus)} tokens, but --batch-size {cfg.batch_size} × --num-steps "
                 f"{cfg.num_steps} with --val-fraction {cfg.val_fraction:g} needs at least {total} tokens")
+        self.eval_starts = self._window_starts()
         self.model = model_for(cfg, len(self.vocab)).to(self.device)
         self.optimizer = make_optimizer(self.model.parameters(), cfg)
         self.batches_per_epoch = len(make_batches(cfg.sampler, self.train_corpus, cfg.batch_size, cfg.num_steps,
@@ -181,9 +182,9 @@ class Trainer:
             loss, tokens_per_sec, grad_norm, lr = outcome
             # -- validate (timed apart: tokens/s is training only): every --eval-every, the last, past the budget
             time_up = self._time_up()
-            val_loss, eval_s = None, 0.0
+            val_loss, windows_loss, eval_s = None, None, 0.0
             if math.isfinite(loss) and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs or time_up):
-                val_loss, eval_s = self._validate()
+                val_loss, windows_loss, eval_s = self._validate()
             if _diverged(loss, grad_norm, val_loss):
                 restored = self.snapshot["epoch"]
                 self._restore(self.snapshot)
@@ -195,6 +196,9 @@ class Trainer:
             elapsed = self.elapsed()
             self._plan(epoch, elapsed)
             epoch_event = self._epoch_event(epoch, loss, val_loss, tokens_per_sec, grad_norm, lr, elapsed, eval_s)
+            if windows_loss is not None:
+                epoch_event.val_loss_windows, epoch_event.val_bpc_windows = windows_loss, windows_loss / math.log(2)
+                epoch_event.val_perplexity_windows = _safe_exp(windows_loss)
             last = epoch_event.to_dict()
             self.history.append({k: last[k] for k in ("epoch", "train_perplexity", "val_perplexity",
                                                       "tokens_per_sec", "grad_norm", "elapsed_s")})
@@ -244,11 +248,28 @@ class Trainer:
     def _time_up(self) -> bool:
         return bool(self.config.max_time) and self.elapsed() >= self.config.max_time
 
-    def _validate(self) -> tuple[float | None, float]:
-        """(validation loss in nats, seconds it took)."""
+    def _window_starts(self) -> torch.Tensor | None:
+        """Where ``--eval windows:N:L``'s windows start in the held-out text: drawn once from the seed, so
+        every epoch (and a resumed run) is scored on the same windows."""
+        windows = self.config.eval_windows()
+        if windows is None:
+            return None
+        count, length = windows
+        if len(self.val_corpus) < length + 1:
+            raise TrainingInputError(f"--eval windows:{count}:{length}: the held-out text has {len(self.val_corpus)} "
+                                     f"tokens, fewer than a window of {length} and the one before it")
+        drawn = torch.Generator().manual_seed(self.config.seed + 1)  # apart from the seed's other draws
+        return torch.randint(0, len(self.val_corpus) - length, (count,), generator=drawn)
+
+    def _validate(self) -> tuple[float | None, float | None, float]:
+        """(validation loss in nats, the same over ``--eval``'s windows or None, seconds both took)."""
         cfg, started = self.config, self.clock()
         val_loss = evaluate_loss(self.model, self.val_corpus, cfg.batch_size, cfg.num_steps, cfg.autocast, self.world)
-        return val_loss, self.clock() - started
+        windows_loss = None
+        if self.eval_starts is not None:
+            windows_loss = evaluate_windows(self.model, self.val_corpus, self.eval_starts, cfg.eval_windows()[1],
+                                            cfg.batch_size, cfg.autocast, self.world)
+        return val_loss, windows_loss, self.clock() - started
 
     def _eta(self, steps_done: int) -> float:
         """Seconds left, at this process's pace so far (validation included), or of the time budget."""

@@ -69,6 +69,8 @@ class Output:
                     self.write("\r\033[K", err=True)
                 val = (f"  val {event.val_perplexity:.3f} ({event.val_loss:.4f} nats)"
                        if event.val_loss is not None else "")
+                if event.val_loss_windows is not None:
+                    val += f", windows {event.val_loss_windows:.4f} nats"
                 lr = f"  lr {event.lr:.3g}" if self.show_lr and event.lr is not None else ""
                 self.write(f"epoch {event.epoch}/{event.epochs}  perplexity {event.train_perplexity:.3f}{val}  "
                            f"{event.tokens_per_sec:,.0f} tokens/sec  grad norm {event.grad_norm:.3f}{lr}  "

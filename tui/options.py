@@ -90,6 +90,9 @@ TRAIN_OPTIONS = [
                  help="Stop when validation loss has not improved for N epochs; 0 = never."),
     click.option("--eval-every", type=int, default=_D.eval_every, show_default=True,
                  help="Epochs between validations (the last is always validated)."),
+    click.option("--eval", default=_D.eval, show_default=True, metavar="stateful|windows:N:L",
+                 help="windows:N:L: also score the held-out text as nanoGPT does, N random windows of L "
+                      "characters, the state reset for each (e.g. windows:200:256)."),
     click.option("--clip", type=float, default=_D.clip, show_default=True, help="Global-norm clip θ; 0 = off."),
     click.option("--device", default=_D.device, show_default=True, help="auto|cpu|cuda|cuda:N|mps"),
     click.option("--nproc", type=int, default=_D.nproc, show_default=True,

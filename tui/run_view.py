@@ -107,6 +107,8 @@ class RunView:
                                        eta_s=event.eta_s, grad_norm=event.grad_norm, lr=event.lr, best_val=best)
                 val = (f", val {event.val_perplexity:.3f} ({event.val_loss:.3f} nats)"
                        if event.val_loss is not None else "")
+                if event.val_loss_windows is not None:
+                    val += f", windows {event.val_loss_windows:.3f} nats"
                 self.log_event(f"epoch {event.epoch}: perplexity {event.train_perplexity:.3f}{val}")
             case ev.Sample():
                 title = f"epoch {event.epoch}" + (" (on demand)" if event.on_demand else "")

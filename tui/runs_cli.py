@@ -63,10 +63,12 @@ def run_compare(paths: tuple[str, ...], plot: bool, metric: str, x_axis: str, as
     comparison = compare_runs(list(paths))
     labels, differing, configs, summaries = (comparison.labels, comparison.differing, comparison.configs,
                                              comparison.summaries)
+    windows = comparison.best_window_losses()
     if as_json:
         click.echo(json.dumps({"differing": differing, "runs": [
-            {"label": label, "options": {name: config.get(name) for name in differing}, **summary.to_dict()}
-            for label, config, summary in zip(labels, configs, summaries)]}, ensure_ascii=False))
+            {"label": label, "options": {name: config.get(name) for name in differing}, **summary.to_dict(),
+             "best_val_loss_windows": window}
+            for label, config, summary, window in zip(labels, configs, summaries, windows)]}, ensure_ascii=False))
         return 0
     cells = [runs_row(s) for s in summaries]
     rows = [[name, *(str(config.get(name, NA)) for config in configs)] for name in differing]
@@ -75,6 +77,10 @@ def run_compare(paths: tuple[str, ...], plot: bool, metric: str, x_axis: str, as
              ["final train", *(c["train"] for c in cells)],
              ["best val (ep)", *(c["best val (ep)"] for c in cells)],
              ["tokens/s", *(c["tokens/s"] for c in cells)]]
+    if any(window is not None for window in windows):  # --eval windows:N:L: nanoGPT's measure beside
+        rows.append(["best val, stateful (nats)", *(format_number(math.log(s.best_val_perplexity), ".4f")
+                                                     if s.best_val_perplexity else NA for s in summaries)])
+        rows.append(["best val, windows (nats)", *(format_number(w, ".4f") for w in windows)])
     click.echo(text_table(["", *labels], rows, right=set(range(1, len(labels) + 1))))
     if plot:
         click.echo(plot_curves(comparison.curves(), metric, x_axis))
