@@ -44,6 +44,13 @@ def format_number(value, spec: str) -> str:
     return format(value, spec)
 
 
+def format_value(value) -> str:
+    """An option's value as a table shows it: ``0.00348``, ``256``, ``lstm``; ``N/A`` when missing or not finite."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return NA
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
 # a rule under the header, columns apart: rich measures wide characters (a note in Chinese) and cuts with …
 _RULE_UNDER_HEADER = box.Box("    \n    \n -  \n    \n    \n    \n    \n    \n")
 

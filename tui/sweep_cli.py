@@ -2,19 +2,17 @@
 from __future__ import annotations
 
 import json
-import math
 
 import click
 
 from ..engine.errors import InputProblem
-from .formatting import NA, format_number, format_seconds, text_table
+from .formatting import NA, format_number, format_seconds, format_value, text_table
 
 DEFAULT_TRIALS = 20
 
 
 def _values(params: dict) -> str:
-    return " ".join(f"{name}={value:.3g}" if isinstance(value, float) else f"{name}={value}"
-                    for name, value in params.items())
+    return " ".join(f"{name}={format_value(value)}" for name, value in params.items())
 
 
 def _objective(value) -> str:
@@ -110,7 +108,7 @@ def show_sweep(name: str, storage_url: str | None, as_json: bool) -> int:
     names = list(dict.fromkeys(p for row in report["trials"] for p in row["params"]))
     header = ["trial", "state", *names, "best (nats)", "epochs", "time", "run"]
     rows = [[str(row["trial"]), row["state"],
-             *(_value_cell(row["params"].get(p)) for p in names),
+             *(format_value(row["params"].get(p)) for p in names),
              format_number(row["value"], ".4f"), NA if row["epochs"] is None else str(row["epochs"]),
              format_seconds(row["time_s"]), (row["run_dir"] or NA).rsplit("/", 1)[-1]] for row in report["trials"]]
     click.echo(text_table(header, rows, right={0, *range(2, 2 + len(names) + 3)}))
@@ -123,10 +121,3 @@ def show_sweep(name: str, storage_url: str | None, as_json: bool) -> int:
         click.echo(f"importance: {NA} (two completed trials at least)")
     return 0
 
-
-def _value_cell(value) -> str:
-    if value is None:
-        return NA
-    if isinstance(value, float):
-        return f"{value:.3g}" if math.isfinite(value) else NA
-    return str(value)

@@ -14,15 +14,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label
 from textual_plotext import PlotextPlot
 
-from .formatting import NA, format_number, format_seconds
+from ..engine.runs import RunDir
+from .formatting import NA, format_number, format_seconds, format_value
 
 REFRESH_S = 2.0
-
-
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}" if math.isfinite(value) else NA
-    return NA if value is None else str(value)
 
 
 class SweepScreen(Screen):
@@ -71,8 +66,8 @@ class SweepScreen(Screen):
         table.clear(columns=True)
         table.add_columns("trial", "state", *names, "best (nats)", "epochs", "time")
         for row in report["trials"]:
-            table.add_row(Text(str(row["trial"])), Text(row["state"]), *(Text(_cell(row["params"].get(p))) for p in names),
-                          Text(format_number(row["value"], ".4f")), Text(_cell(row["epochs"])),
+            table.add_row(Text(str(row["trial"])), Text(row["state"]), *(Text(format_value(row["params"].get(p))) for p in names),
+                          Text(format_number(row["value"], ".4f")), Text(format_value(row["epochs"])),
                           Text(format_seconds(row["time_s"])), key=str(row["trial"]))
         if current in table.rows:
             table.move_cursor(row=table.get_row_index(current), animate=False)
@@ -135,7 +130,7 @@ class SweepScreen(Screen):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         row = next((r for r in (self.report or {}).get("trials", []) if str(r["trial"]) == event.row_key.value), None)
-        if row is None or not row["run_dir"] or not (Path(row["run_dir"]) / "config.json").is_file():
+        if row is None or not row["run_dir"] or not RunDir(row["run_dir"]).holds_run():
             self.notify("this trial has no run to open yet", severity="warning")
             return
         self.dismiss(row["run_dir"])
