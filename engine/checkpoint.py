@@ -17,7 +17,7 @@ import torch
 from .config import TrainConfig
 from .errors import InputProblem
 from .runs import BEST_NAME, CHECKPOINT_NAME, RunDir
-from .schema import BestEpoch, CheckpointState, Damaged, MetricsLine, conform
+from .schema import BestEpoch, CheckpointState, Damaged, EpochUnderway, MetricsLine, conform
 
 FORMAT = "rnn-tui-checkpoint"
 VERSION = 1
@@ -127,6 +127,10 @@ def check_state(state: dict, where: str) -> None:
         conform(BestEpoch, state["best"], f"{where}: best")
     for point in state["history"]:
         conform(MetricsLine, point, f"{where}: history")
+    if state.get("underway") is not None:
+        underway = conform(EpochUnderway, state["underway"], f"{where}: underway")
+        if underway.state is not None and not all(isinstance(part, torch.Tensor) for part in underway.state):
+            raise Damaged(f"{where}: underway state holds something other than tensors")
 
 
 def model_from_checkpoint(state: dict, device=None, kernels: str = "auto"):

@@ -40,6 +40,24 @@ class World:
         share = batch_size // self.size
         return slice(self.rank * share, (self.rank + 1) * share)
 
+    def all_rows(self, state: tuple, batch_size: int) -> tuple:
+        """A recurrent state (a tuple of tensors, streams on dim -2) with every rank's rows, on every rank."""
+        if self.size == 1:
+            return tuple(part.detach().clone() for part in state)
+        rows, whole = self.rows(batch_size), []
+        for part in state:
+            shape = list(part.shape)
+            shape[-2] = batch_size
+            gathered = part.new_zeros(shape)
+            gathered.narrow(-2, rows.start, rows.stop - rows.start).copy_(part.detach())
+            whole.append(self.sum(gathered))  # each row is non-zero on one rank only
+        return tuple(whole)
+
+    def own_rows(self, state: tuple, batch_size: int, device) -> tuple:
+        """This rank's rows of a state that holds every rank's (``all_rows``), on ``device``."""
+        rows = self.rows(batch_size)
+        return tuple(part.narrow(-2, rows.start, rows.stop - rows.start).to(device) for part in state)
+
     def sum(self, value: torch.Tensor) -> torch.Tensor:
         """``value`` summed over the ranks (in place; itself with one process)."""
         if self.size > 1:

@@ -81,6 +81,9 @@ class Epoch(Event):
     val_loss_windows: float | None = None
     val_bpc_windows: float | None = None
     val_perplexity_windows: float | None = None
+    # --max-time may end an epoch between two minibatches: then batch < batches
+    batch: int | None = None        # minibatches of the epoch trained
+    batches: int | None = None      # minibatches in the epoch
 
 
 @dataclass
@@ -128,6 +131,7 @@ class Checkpoint(Event):
     path: str
     ok: bool = True
     error: str | None = None
+    batch: int = 0              # minibatches of the next epoch it holds too (--max-time ended that one early)
 
 
 @dataclass
@@ -156,6 +160,7 @@ class Finished(Event):
     best_epoch: int | None = None
     best_val_loss: float | None = None
     best_checkpoint: str | None = None
+    batch: int = 0              # minibatches of epoch + 1 trained too (--max-time ended it early; the checkpoint has them)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from . import run_index
 from .control import TrainControl
 from .control_socket import ControlServer
 from .runs import RunDir, folder_problem
-from .summary import best_val, read_metrics
+from .summary import best_val, best_window_loss, min_finite, read_metrics
 from .trainer import TrainingInputError
 
 STATUS_INTERVAL_S = 0.5  # progress replaces status.json at most this often
@@ -63,7 +63,7 @@ class LiveRun:
                        "device": None, "batches_per_epoch": None,
                        "epoch": None, "epochs": None, "train_perplexity": None, "val_perplexity": None,
                        "tokens_per_sec": None, "best_val_perplexity": None, "best_val_epoch": None,
-                       "progress": None, "finished": None, "error": None}
+                       "best_val_loss_windows": None, "progress": None, "finished": None, "error": None}
         self._write_status()
         try:
             self._server = ControlServer(run.socket_path, self.control).start()
@@ -89,7 +89,7 @@ class LiveRun:
                 if event.start_epoch:  # resumed: the best so far is in the epochs it keeps
                     best = best_val(read_metrics(self.run)[0])
                     status.update(best_val_perplexity=best and best["val_perplexity"],
-                                  best_val_epoch=best and best["epoch"])
+                                  best_val_epoch=best and best["epoch"], best_val_loss_windows=best_window_loss(self.run))
             case ev.Epoch():
                 status.update(epoch=event.epoch, epochs=event.epochs, train_perplexity=event.train_perplexity,
                               val_perplexity=event.val_perplexity, tokens_per_sec=event.tokens_per_sec, progress=None)
@@ -97,6 +97,7 @@ class LiveRun:
                                  {"epoch": event.epoch, "val_perplexity": event.val_perplexity}])
                 if best:
                     status.update(best_val_perplexity=best["val_perplexity"], best_val_epoch=best["epoch"])
+                status["best_val_loss_windows"] = min_finite(status["best_val_loss_windows"], event.val_loss_windows)
             case ev.Paused() | ev.Resumed():
                 status["state"] = "paused" if isinstance(event, ev.Paused) else "training"
             case ev.Finished():

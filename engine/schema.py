@@ -119,6 +119,7 @@ class RunStatus:
     tokens_per_sec: float | None = bounded(0, None, default=None)
     best_val_perplexity: float | None = None
     best_val_epoch: int | None = bounded(0, None, default=None)
+    best_val_loss_windows: float | None = None  # nats, --eval windows:N:L's measure
     progress: dict | None = None
     finished: str | None = None
     error: str | None = None
@@ -142,6 +143,18 @@ class CheckpointState:
     elapsed_s: float = bounded(0, None, default=0.0)
     best: dict = field(default_factory=dict)
     source: dict = field(default_factory=dict)
+    underway: dict | None = None  # EpochUnderway: the epoch after ``epoch``, ended early by --max-time
+
+
+@dataclass
+class EpochUnderway:
+    """An epoch that ``--max-time`` ended between two minibatches: where it was, to go on from there exactly."""
+    batch: int = bounded(1, None)  # minibatches of the epoch trained
+    rng_at_start: tuple | list     # the sampler's RNG before it drew the epoch's minibatches
+    state: tuple | None            # the recurrent state carried into the next minibatch, every rank's rows
+    loss_sum: float                # nats summed over the minibatches trained, every rank's
+    norm_sum: float                # the pre-clip gradient norms summed over them
+    train_s: float = bounded(0, None)
 
 
 @dataclass
@@ -161,3 +174,5 @@ class MetricsLine:
     tokens_per_sec: float | None = bounded(0, None, default=None)
     grad_norm: float | None = None
     elapsed_s: float | None = bounded(0, None, default=None)
+    batch: int | None = bounded(1, None, default=None)    # < batches: --max-time ended the epoch early
+    batches: int | None = bounded(1, None, default=None)

@@ -5,8 +5,9 @@ streams them as JSON. ``prepare_run`` holds the policy (the corpus's own default
 run may change, when resuming would not be exact); ``recorded_run`` writes ``config.json``,
 metrics, samples and checkpoints as the trainer's events go by. Checkpoints are written every
 ``checkpoint_every`` epochs and when the run ends for any reason (completed, stopped, interrupted,
-diverged, out of memory), always from the trainer's snapshot of the last completed epoch, so
-resuming is exact; ``best.pt`` is that snapshot at each new lowest validation loss.
+diverged, out of memory), always from the trainer's snapshot of the last completed epoch (or of the
+minibatch where ``--max-time`` ended one), so resuming is exact; ``best.pt`` is that snapshot at each
+new lowest validation loss.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from .config import RESUME_OVERRIDES, TrainConfig
 from .control import TrainControl
 from .distributed import World
 from .runs import RunDir, default_run_dir, folder_problem
+from .schedule import format_duration
 from .watch import run_info
 from .trainer import Trainer, TrainingInputError
 
@@ -108,6 +110,10 @@ def prepare_run(config: TrainConfig, resume: str | None = None, overrides: dict 
     if state["epoch"] >= config.epochs:
         raise TrainingInputError(f"the checkpoint has already done {state['epoch']} epochs; pass --epochs N with N "
                                  f"above {state['epoch']} to train on")
+    if config.max_time and state.get("elapsed_s", 0.0) >= config.max_time:
+        raise TrainingInputError(f"the checkpoint has already trained for {format_duration(state['elapsed_s'])}, "
+                                 f"all of --max-time {format_duration(config.max_time)}; pass a longer --max-time "
+                                 f"(or 0, no limit) to train on")
     return PreparedRun(config, corpus, RunDir(checkpoint_path.parent), state, ignored)
 
 
@@ -116,7 +122,7 @@ UNWRITABLE = "unwritable"  # the stop reason when the run folder takes no writes
 
 def recorded_run(trainer: Trainer, run: RunDir, resumed: bool = False) -> Iterator[ev.Event]:
     every = trainer.config.checkpoint_every
-    saved_epoch: int | None = None
+    saved_at: tuple | None = None  # (epoch, minibatches of the next) of the checkpoint last written
     failing: set[str] = set()  # the files whose last write failed (each is told once, until it works again)
 
     def keep(write, name: str) -> Iterator[ev.Event]:
@@ -143,13 +149,13 @@ def recorded_run(trainer: Trainer, run: RunDir, resumed: bool = False) -> Iterat
                                                        "its files until then and its control socket are gone")
 
     def checkpoint(force: bool = False) -> Iterator[ev.Event]:
-        nonlocal saved_epoch
+        nonlocal saved_at
         state = trainer.checkpoint_state()
-        if state is None or (state["epoch"] == saved_epoch and not force):
+        if state is None or (_position(state) == saved_at and not force):
             return
         if (yield from save(state, run.checkpoint_path)):
-            saved_epoch = state["epoch"]
-            yield ev.Checkpoint(epoch=state["epoch"], path=str(run.checkpoint_path))
+            saved_at = _position(state)
+            yield ev.Checkpoint(epoch=state["epoch"], path=str(run.checkpoint_path), batch=saved_at[1])
 
     def save(state: dict, path) -> Iterator[ev.Event]:
         try:
@@ -171,7 +177,7 @@ def recorded_run(trainer: Trainer, run: RunDir, resumed: bool = False) -> Iterat
                 event.run_dir = str(run.path)
                 if resumed:
                     run.truncate_metrics(event.start_epoch)
-                    saved_epoch = event.start_epoch
+                    saved_at = _position(trainer.checkpoint_state())
                     _forget_best_after(run, event.start_epoch)
                 try:
                     run.make()
@@ -185,10 +191,10 @@ def recorded_run(trainer: Trainer, run: RunDir, resumed: bool = False) -> Iterat
                 yield event
                 if event.best_epoch == event.epoch:  # the snapshot of this epoch is the best so far
                     wrote = (yield from save(trainer.checkpoint_state(), run.best_path)) or wrote
-                if event.epoch % every == 0:
-                    before = saved_epoch
+                if event.epoch % every == 0 or event.batch != event.batches:
+                    before = saved_at
                     yield from checkpoint()
-                    wrote = wrote or saved_epoch != before
+                    wrote = wrote or saved_at != before
                 if not wrote:  # a whole epoch and not a byte kept: training on would be for nothing
                     trainer.control.request_stop(UNWRITABLE)
             elif isinstance(event, ev.Sample):  # on demand too (ctrl+g, rnn-tui control sample): kept with the rest
@@ -215,6 +221,11 @@ def recorded_run(trainer: Trainer, run: RunDir, resumed: bool = False) -> Iterat
             for _ in checkpoint():
                 pass
         raise
+
+
+def _position(state: dict) -> tuple[int, int]:
+    """How far a checkpoint's run trained: (epochs, minibatches of the next)."""
+    return state["epoch"], (state.get("underway") or {}).get("batch", 0)
 
 
 def _reason(exc: BaseException) -> str:

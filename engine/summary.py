@@ -40,6 +40,7 @@ class RunSummary:
     epochs: int | None = None
     best_val_perplexity: float | None = None
     best_val_epoch: int | None = None
+    best_val_loss_windows: float | None = None  # nats: --eval windows:N:L's measure, nanoGPT's
     train_perplexity: float | None = None
     tokens_per_sec: float | None = None
     device: str | None = None
@@ -151,11 +152,14 @@ def summarize(path: str | os.PathLike) -> RunSummary:
     if "best_val_epoch" in status:  # kept up to date by the run itself (engine/live.py)
         last = {name: status.get(name) for name in ("epoch", "train_perplexity", "tokens_per_sec")}
         best = {"epoch": status["best_val_epoch"], "val_perplexity": status["best_val_perplexity"]}
+        summary.best_val_loss_windows = (status["best_val_loss_windows"] if "best_val_loss_windows" in status
+                                         else best_window_loss(run))  # a status.json from before it was kept
     else:  # a folder from before status.json kept them: its metrics tell
         records, damaged = read_metrics(run)
         if damaged:
             summary.problem = summary.problem or f"{damaged} unreadable line(s) in metrics.jsonl"
         best, last = best_val(records), records[-1] if records else {}
+        summary.best_val_loss_windows = min_finite(*(r.get("val_loss_windows") for r in records))
     summary.model, summary.hidden, summary.layers = config.get("model"), config.get("hidden"), config.get("layers")
     summary.corpus = config.get("corpus_file") or config.get("corpus")
     summary.epochs = status.get("epochs") or config.get("epochs")
@@ -243,9 +247,14 @@ class Comparison:
 
 
 def best_window_loss(run: RunDir) -> float | None:
-    values = [r["val_loss_windows"] for r in read_metrics(run)[0] if isinstance(r.get("val_loss_windows"), float)
-              and math.isfinite(r["val_loss_windows"])]
-    return min(values, default=None)
+    """The run's lowest ``--eval windows`` loss in nats, from its metrics; None where it has none."""
+    return min_finite(*(r.get("val_loss_windows") for r in read_metrics(run)[0]))
+
+
+def min_finite(*values) -> float | None:
+    """The least of ``values`` that are finite numbers, None if none is."""
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+    return min(numbers, default=None)
 
 
 def compare_runs(paths: list[str | os.PathLike]) -> Comparison:

@@ -66,6 +66,7 @@ class Trainer:
         self.best: dict = dict(resume.get("best") or {}) if resume else {}  # {"epoch", "val_loss"}
         self.snapshot: dict | None = resume
         self.history: list[dict] = list(resume["history"]) if resume else []
+        self.underway: dict | None = resume.get("underway") if resume else None  # an epoch --max-time cut short
 
     # -- set-up ------------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -126,7 +127,7 @@ class Trainer:
         self.source.update(tokens=len(corpus), train_tokens=len(self.train_corpus), val_tokens=len(self.val_corpus))
 
     # -- snapshots ---------------------------------------------------------------------------
-    def _capture(self, epoch: int, elapsed_s: float) -> dict:
+    def _capture(self, epoch: int, elapsed_s: float, underway: dict | None = None) -> dict:
         rng = {"python": self.rng.getstate(), "torch": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
@@ -141,6 +142,7 @@ class Trainer:
             "history": list(self.history),
             "best": dict(self.best),
             "source": {k: v for k, v in self.source.items() if isinstance(v, (str, int, float, type(None)))},
+            "underway": underway,
         }
 
     def _restore(self, snap: dict) -> None:
@@ -150,11 +152,12 @@ class Trainer:
         torch.set_rng_state(snap["rng"]["torch"])
         if self.device.type == "cuda" and "cuda" in snap["rng"]:
             torch.cuda.set_rng_state(snap["rng"]["cuda"], self.device)
-        self.history = list(snap["history"])
+        self.history = [point for point in snap["history"] if point["epoch"] <= snap["epoch"]]  # not the cut epoch
         self.best = dict(snap.get("best") or {})
 
     def checkpoint_state(self) -> dict | None:
-        """Everything needed to resume after the last completed epoch (``None`` before the first)."""
+        """Everything needed to resume after the last completed epoch, or at the minibatch where ``--max-time``
+        ended one (``None`` before the first)."""
         return self.snapshot
 
     # -- the loop ------------------------------------------------------------------------------
@@ -171,17 +174,18 @@ class Trainer:
         if self.snapshot is None:
             self.snapshot = self._capture(0, 0.0)
         self.run_started, self.paused_s = self.clock() - self.elapsed_before, 0.0
-        self._plan(self.start_epoch, self.elapsed_before)
+        self._plan(self.start_epoch * self.batches_per_epoch + (self.underway or {}).get("batch", 0),
+                   self.elapsed_before)
         last = self.history[-1] if self.history else {}
-        status, reason, epoch = "completed", None, self.start_epoch
+        status, reason, epoch, cut_batch = "completed", None, self.start_epoch, 0
         for epoch in range(self.start_epoch + 1, cfg.epochs + 1):
             outcome = yield from self._train_epoch(epoch)
             if outcome is None:
                 status, epoch = self._stop_status(), epoch - 1
                 break
-            loss, tokens_per_sec, grad_norm, lr = outcome
+            loss, tokens_per_sec, grad_norm, lr, underway = outcome
             # -- validate (timed apart: tokens/s is training only): every --eval-every, the last, past the budget
-            time_up = self._time_up()
+            time_up = underway is not None or self._time_up()
             val_loss, windows_loss, eval_s = None, None, 0.0
             if math.isfinite(loss) and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs or time_up):
                 val_loss, windows_loss, eval_s = self._validate()
@@ -194,16 +198,23 @@ class Trainer:
             if val_loss is not None and val_loss < self.best.get("val_loss", math.inf):
                 self.best = {"epoch": epoch, "val_loss": val_loss}
             elapsed = self.elapsed()
-            self._plan(epoch, elapsed)
+            self._plan(epoch * self.batches_per_epoch, elapsed)
             epoch_event = self._epoch_event(epoch, loss, val_loss, tokens_per_sec, grad_norm, lr, elapsed, eval_s)
+            if underway is not None:
+                epoch_event.batch = underway["batch"]
             if windows_loss is not None:
                 epoch_event.val_loss_windows, epoch_event.val_bpc_windows = windows_loss, windows_loss / math.log(2)
                 epoch_event.val_perplexity_windows = _safe_exp(windows_loss)
             last = epoch_event.to_dict()
             self.history.append({k: last[k] for k in ("epoch", "train_perplexity", "val_perplexity",
                                                       "tokens_per_sec", "grad_norm", "elapsed_s")})
-            self.snapshot = self._capture(epoch, elapsed)
+            self.snapshot = self._capture(epoch - 1 if underway else epoch, elapsed, underway)
             yield epoch_event
+            if underway is not None:  # the checkpoint holds epoch - 1 and this one's minibatches so far
+                status, epoch, cut_batch = "time-up", epoch - 1, underway["batch"]
+                reason = (f"--max-time {format_duration(cfg.max_time)} spent at minibatch {underway['batch']} of "
+                          f"{self.batches_per_epoch} of epoch {epoch + 1}")
+                break
             if cfg.sample_every and epoch % cfg.sample_every == 0 and self.world.main:
                 yield self._sample(epoch)
             if self.control.stop_requested:
@@ -229,7 +240,7 @@ class Trainer:
         yield ev.Finished(status=status, epoch=epoch, train_perplexity=last.get("train_perplexity"),
                           val_perplexity=last.get("val_perplexity"), tokens_per_sec=last.get("tokens_per_sec"),
                           device=str(self.device), elapsed_s=self.elapsed(), samples=samples, reason=reason,
-                          best_epoch=self.best.get("epoch"), best_val_loss=self.best.get("val_loss"))
+                          best_epoch=self.best.get("epoch"), best_val_loss=self.best.get("val_loss"), batch=cut_batch)
 
     def _stop_status(self) -> str:
         """stopped (a user), pruned (a sweep), or interrupted (a signal)."""
@@ -239,11 +250,10 @@ class Trainer:
         """Seconds this run has trained and validated, over all its processes; pauses do not count."""
         return self.clock() - self.run_started - self.paused_s
 
-    def _plan(self, epochs_done: int, elapsed: float) -> None:
+    def _plan(self, steps_done: int, elapsed: float) -> None:
         """The minibatches the learning-rate schedule spans: every epoch, or what the time budget allows."""
         cfg = self.config
-        self.planned_steps = planned_steps(cfg.epochs * self.batches_per_epoch, epochs_done * self.batches_per_epoch,
-                                           elapsed, cfg.max_time)
+        self.planned_steps = planned_steps(cfg.epochs * self.batches_per_epoch, steps_done, elapsed, cfg.max_time)
 
     def _time_up(self) -> bool:
         return bool(self.config.max_time) and self.elapsed() >= self.config.max_time
@@ -278,7 +288,7 @@ class Trainer:
         pace = (self.elapsed() - self.elapsed_before) / max(steps_here, 1)
         eta = pace * (cfg.epochs * self.batches_per_epoch - steps_done)
         if cfg.max_time:
-            eta = min(eta, max(0.0, cfg.max_time - self.elapsed()))  # it ends at the first epoch boundary past it
+            eta = min(eta, max(0.0, cfg.max_time - self.elapsed()))  # it ends at the first minibatch past it
         return eta
 
     def _epoch_event(self, epoch, loss, val_loss, tokens_per_sec, grad_norm, lr, elapsed, eval_s) -> ev.Epoch:
@@ -289,28 +299,38 @@ class Trainer:
                         tokens_per_sec=tokens_per_sec, grad_norm=grad_norm, elapsed_s=elapsed, eta_s=eta,
                         train_loss=loss, val_loss=val_loss,
                         val_bpc=None if val_loss is None else val_loss / math.log(2), lr=lr, eval_s=eval_s,
+                        batch=self.batches_per_epoch, batches=self.batches_per_epoch,
                         best_epoch=self.best.get("epoch"), best_val_loss=self.best.get("val_loss"),
                         memory=memory_stats(self.device))
 
     def _train_epoch(self, epoch: int):
-        """Train one epoch; return (mean loss, tokens/s, mean grad norm, last lr), or None if stopped."""
+        """Train one epoch; return (mean loss, tokens/s, mean grad norm, last lr, where --max-time cut it short
+        or None), or None if stopped."""
         cfg, model, world = self.config, self.model, self.world
         model.train()
+        underway, self.underway = self.underway or {}, None  # a resumed run goes on where --max-time cut it short
+        if underway:
+            self.rng.setstate(_as_random_state(underway["rng_at_start"]))
+        rng_at_start = self.rng.getstate()
         batches = make_batches(cfg.sampler, self.train_corpus, cfg.batch_size, cfg.num_steps, self.rng)
         if world.size > 1:
             batches = batches.rows(world.rows(cfg.batch_size))  # the same permutation on every rank, its rows
-        loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
-        norm_sum = torch.zeros((), device=self.device, dtype=torch.float64)
+        first = underway.get("batch", 0)
+        # every rank holds an equal share of the sum so far: summed over ranks at the end, it is the whole
+        loss_sum = torch.tensor(underway.get("loss_sum", 0.0) / world.size, device=self.device, dtype=torch.float64)
+        norm_sum = torch.tensor(underway.get("norm_sum", 0.0), device=self.device, dtype=torch.float64)
         tokens_per_batch = cfg.batch_size * cfg.num_steps
         params = list(model.parameters())
         lr = cfg.lr
-        state = None
-        train_time, started = 0.0, self.clock()
-        last_progress = started
-        for batch, (X, Y) in enumerate(batches):
-            # -- between two minibatches: stop, pause, samples (decided by every rank together)
-            stop, hold = world.agree(self.control.stop_requested,
-                                     world.main and (self.control.paused or self.control.sample_requested))
+        state = world.own_rows(underway["state"], cfg.batch_size, self.device) if underway.get("state") else None
+        train_time, started = underway.get("train_s", 0.0), self.clock()
+        last_progress, done = started, len(batches)
+        for batch in range(first, len(batches)):
+            X, Y = batches.X[batch], batches.Y[batch]
+            # -- between two minibatches: stop, pause, samples, the budget (decided by every rank together)
+            stop, hold, out_of_time = world.agree(
+                self.control.stop_requested, world.main and (self.control.paused or self.control.sample_requested),
+                batch > first and self._time_up())
             if hold:
                 synchronize(self.device)
                 train_time += self.clock() - started
@@ -322,6 +342,9 @@ class Trainer:
             if stop:
                 self.control.request_stop("another rank")  # keeps this rank's own reason if it has one
                 return None
+            if out_of_time:  # --max-time: the epoch ends here, to be gone on with from here on resume
+                done = batch
+                break
             # -- one minibatch
             if state is None or not batches.carries_state:
                 state = model.begin_state(X.shape[0], self.device)
@@ -347,13 +370,20 @@ class Trainer:
                                   elapsed_s=self.elapsed(), lr=lr, memory=memory_stats(self.device),
                                   grad_norm=norm_sum.item() / (batch + 1),
                                   eta_s=self._eta((epoch - 1) * len(batches) + batch + 1))
+                if cfg.max_time:  # the schedule re-plans over the time left, at the pace of late
+                    self._plan((epoch - 1) * len(batches) + batch + 1, self.elapsed())
                 if not math.isfinite(running) and world.size == 1:  # ranks end an epoch together
-                    return running, 0.0, float("nan"), lr
+                    return running, 0.0, float("nan"), lr, None
         # the mean over every rank's rows: ranks hold equal shares, so the mean of their means
-        mean_loss = world.sum(loss_sum).item() / world.size / len(batches)  # waits for the device: honest timing
+        summed_loss = world.sum(loss_sum).item()  # waits for the device: honest timing
         train_time += self.clock() - started
-        tokens_per_sec = len(batches) * tokens_per_batch / max(train_time, 1e-9)
-        return mean_loss, tokens_per_sec, norm_sum.item() / len(batches), lr
+        tokens_per_sec = done * tokens_per_batch / max(train_time, 1e-9)
+        cut = None
+        if done < len(batches):
+            cut = {"batch": done, "rng_at_start": rng_at_start, "loss_sum": summed_loss, "norm_sum": norm_sum.item(),
+                   "train_s": train_time,
+                   "state": world.all_rows(state, cfg.batch_size) if batches.carries_state else None}
+        return summed_loss / world.size / done, tokens_per_sec, norm_sum.item() / done, lr, cut
 
     def _serve_controls(self, epoch: int, batch: int, requests: list[dict]):
         """Serve sample requests and wait out a pause, between two minibatches."""

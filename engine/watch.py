@@ -157,7 +157,7 @@ def epoch_points(events: list[ev.Event], run: RunDir | None = None) -> list[dict
             points = [p for p in points if p["epoch"] <= event.start_epoch]
         elif isinstance(event, ev.Epoch):
             points.append({"epoch": event.epoch, "train_perplexity": event.train_perplexity,
-                           "val_perplexity": event.val_perplexity})
+                           "val_perplexity": event.val_perplexity, "batch": event.batch, "batches": event.batches})
     if not events and run is not None and run.metrics_path.is_file():
         for line in run.metrics_path.read_text(encoding="utf-8").splitlines():
             try:

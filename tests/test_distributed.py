@@ -1,5 +1,6 @@
 """Data parallelism under torchrun, on the CPU with gloo: N processes compute what one process does."""
 import json
+import math
 import os
 import signal
 import subprocess
@@ -103,6 +104,21 @@ def test_a_rank_that_dies_stops_the_others_and_the_checkpoint_stays_intact(tmp_p
              "rank 0 to end")
     state = load_checkpoint(run)
     assert 1 <= state["epoch"] <= metrics(run)[-1]["epoch"]
+
+
+def test_a_budget_that_runs_out_mid_epoch_keeps_every_ranks_carried_state_and_resumes_in_one(tmp_path):
+    # an epoch of a 512-unit LSTM over 400k tokens: far more than the second it is given, on any CPU
+    options = [*SCRATCH, "--corpus", "markov:length=400000", "--model", "lstm", "--hidden", "512",
+               "--batch-size", "32", "--num-steps", "64"]
+    run = train(tmp_path, "run", options, "--epochs", "2", "--nproc", "2", "--max-time", "1s")
+    state = load_checkpoint(run)
+    underway = state["underway"]
+    assert state["epoch"] == 0 and underway["batch"] >= 1
+    for part in underway["state"]:  # (layers, streams, hidden): every stream's row, rank 1's as well as rank 0's
+        assert part.shape[-2] == 32 and (part.abs().sum(dim=-1) > 0).all()
+    resumed = rnn_tui("train", "--resume", str(run), "--nproc", "1", "--max-time", f"{math.ceil(state['elapsed_s']) + 1}s")
+    assert resumed.returncode == 0, resumed.stderr
+    assert load_checkpoint(run)["underway"]["batch"] > underway["batch"]
 
 
 @pytest.mark.parametrize("model", ["scratch-gru", "scratch-lstm", "rnn", "gru"])

@@ -1,4 +1,5 @@
 """`--eval windows:N:L`: nanoGPT's measure (random windows, the state reset for each) beside the stateful pass."""
+import json
 import math
 
 import pytest
@@ -62,3 +63,9 @@ def test_compare_shows_both_measures_in_nats_when_a_run_has_the_windows_one(tmp_
     stateful = next(line for line in shown.splitlines() if line.startswith("best val, stateful (nats)"))
     windows = next(line for line in shown.splitlines() if line.startswith("best val, windows (nats)"))
     assert len(stateful.split()) == 6 and windows.split()[-1] == "N/A" and windows.split()[-2] != "N/A"
+    listed = {json.loads(line)["name"]: json.loads(line) for line in
+              rnn_tui("runs", "--root", str(tmp_path), "--json").stdout.splitlines()}
+    best = min(json.loads(line)["val_loss_windows"] for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines())
+    assert (listed["a"]["best_val_loss_windows"], listed["b"]["best_val_loss_windows"]) == (best, None)
+    table = rnn_tui("runs", "--root", str(tmp_path), "--wide").stdout
+    assert "windows val" in table.splitlines()[0] and f"{math.exp(best):.3f}" in table

@@ -166,30 +166,6 @@ def test_a_run_without_validation_has_no_best_and_generate_falls_back_to_the_lat
     assert "patience" in TrainConfig(val_fraction=0.0, patience=3).errors()
 
 
-# -- the time budget, on a fake clock ---------------------------------------------------------------------
-def test_the_time_budget_ends_at_the_first_epoch_past_it_and_plans_the_schedule_over_it(monkeypatch):
-    now = [0.0]
-    real_step = trainer_module.train_minibatch
-
-    def one_second_a_minibatch(*args, **kwargs):
-        now[0] += 1.0
-        return real_step(*args, **kwargs)
-    monkeypatch.setattr(trainer_module, "train_minibatch", one_second_a_minibatch)
-    config = tiny_config(epochs=50, optimizer="adam", lr=0.01, lr_schedule="cosine", max_time=0.0)
-    batches = Trainer(config, pattern_text()).run().__next__().batches_per_epoch
-    config.max_time = 2.5 * batches
-    events = run_events(Trainer(config, pattern_text(), clock=lambda: now[0]))
-    epochs, finished = epochs_of(events), events[-1]
-    assert [e["epoch"] for e in epochs] == [1, 2, 3]  # after 2: 2 of 2.5 budgets; after 3: past it
-    assert finished["status"] == "time-up" and "--max-time" in finished["reason"]
-    assert epochs[0]["eta_s"] == pytest.approx(1.5 * batches)  # the budget left, not 49 more epochs
-    # epoch 1 was planned as all 50 epochs; from then on, as the 2.5 epochs the budget holds
-    assert epochs[0]["lr"] == pytest.approx(learning_rate(batches - 1, 50 * batches, 0.01, "cosine"))
-    assert epochs[1]["lr"] == pytest.approx(learning_rate(2 * batches - 1, int(2.5 * batches), 0.01, "cosine"))
-    assert epochs[-1]["val_loss"] is not None  # the last epoch is validated
-    assert finished["elapsed_s"] == pytest.approx(3 * batches)
-
-
 def test_a_scheduled_run_resumes_exactly(tmp_path):
     config = tiny_config(model="gru", optimizer="adamw", lr=0.02, weight_decay=0.01, lr_schedule="cosine", warmup=5,
                          epochs=4)

@@ -10,7 +10,7 @@ from rnn_tui.engine.summary import load_curve, read_metrics
 from helpers import SMALL, rnn_tui
 
 KEYS = ["name", "path", "status", "model", "hidden", "layers", "corpus", "epochs_done", "epochs",
-        "best_val_perplexity", "best_val_epoch", "train_perplexity", "tokens_per_sec", "device", "started_at",
+        "best_val_perplexity", "best_val_epoch", "best_val_loss_windows", "train_perplexity", "tokens_per_sec", "device", "started_at",
         "size_bytes", "problem", "note"]
 
 

@@ -26,6 +26,19 @@ def format_seconds(seconds: float | None) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
+def format_epoch(epoch: int, epochs: int | None = None, batch: int | None = None, batches: int | None = None) -> str:
+    """``epoch 5/40``, or ``epoch 5/40 (120 of 400 minibatches)`` for one ``--max-time`` ended early."""
+    text = f"epoch {epoch}" + (f"/{epochs}" if epochs else "")
+    if batch is not None and batches and batch < batches:
+        text += f" ({batch} of {batches} minibatches)"
+    return text
+
+
+def format_checkpoint(epoch: int, batch: int = 0) -> str:
+    """What a checkpoint holds: ``epoch 4``, or ``epoch 4 and 120 minibatches of epoch 5``."""
+    return f"epoch {epoch}" + (f" and {batch} minibatches of epoch {epoch + 1}" if batch else "")
+
+
 def format_size(n: int | float | None) -> str:
     """``512 B``, ``3.4 KiB``, ``1.2 GiB``: sizes in powers of 1024, as ``du -h`` shows them."""
     if not isinstance(n, (int, float)) or not math.isfinite(n) or n < 0:

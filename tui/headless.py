@@ -12,7 +12,7 @@ import click
 
 from ..engine import events as ev
 from ..engine.config import RESUME_OVERRIDES, TrainConfig, has_surrogates
-from .formatting import format_seconds
+from .formatting import format_checkpoint, format_epoch, format_seconds
 
 
 class InputError(click.ClickException):
@@ -72,13 +72,14 @@ class Output:
                 if event.val_loss_windows is not None:
                     val += f", windows {event.val_loss_windows:.4f} nats"
                 lr = f"  lr {event.lr:.3g}" if self.show_lr and event.lr is not None else ""
-                self.write(f"epoch {event.epoch}/{event.epochs}  perplexity {event.train_perplexity:.3f}{val}  "
+                self.write(f"{format_epoch(event.epoch, event.epochs, event.batch, event.batches)}  "
+                           f"perplexity {event.train_perplexity:.3f}{val}  "
                            f"{event.tokens_per_sec:,.0f} tokens/sec  grad norm {event.grad_norm:.3f}{lr}  "
                            f"eta {format_seconds(event.eta_s)}\n")
             case ev.Sample(text=text):
                 self.write(f"  {text!r}\n" if "\n" in text else f"  {text}\n")
             case ev.Checkpoint(ok=False):
-                self.write(f"warning: checkpoint of epoch {event.epoch} not written ({event.error}); "
+                self.write(f"warning: checkpoint of {format_checkpoint(event.epoch, event.batch)} not written ({event.error}); "
                            f"the previous one is intact and training goes on\n", err=True)
             case ev.WriteFailed():
                 self.write(f"warning: cannot write {event.path} ({event.error}); training goes on\n", err=True)
@@ -347,13 +348,14 @@ def run_control(run: str, command: str, options: dict, timeout_s: float) -> int:
                     click.echo(event.text)
                     return 0
                 case ("save", ev.Checkpoint()):
-                    click.echo(f"checkpoint of epoch {event.epoch}: " + (event.path if event.ok else
+                    click.echo(f"checkpoint of {format_checkpoint(event.epoch, event.batch)}: " + (event.path if event.ok else
                                                                           f"NOT written ({event.error})"))
                     return 0 if event.ok else 1
                 case ("stop" | "prune", ev.Finished()):
                     while process_alive(watch.info().status) and time.monotonic() < deadline:
                         time.sleep(0.1)  # the folder is free for --resume once this returns
-                    click.echo(f"{event.status} after epoch {event.epoch}; checkpoint: {event.checkpoint}")
+                    click.echo(f"{event.status} after {format_checkpoint(event.epoch, event.batch)}; "
+                               f"checkpoint: {event.checkpoint}")
                     return 0
         state = info.status.get("state")
         if command in ("pause", "resume") and state == ("paused" if command == "pause" else "training"):

@@ -16,6 +16,7 @@ from ..engine.config import TrainConfig
 from ..engine.runs import RunDir
 from ..engine.watch import epoch_points
 
+from .formatting import format_checkpoint, format_epoch
 from .messages import RunEnded, RunHistory, TrainingEvent
 from .widgets.config_form import ConfigForm
 from .widgets.device_status import DeviceStatus
@@ -100,7 +101,7 @@ class RunView:
                 self._memory(event.memory)
                 if not replay:
                     self.query_one(PerplexityChart).add_point(event.epoch, event.train_perplexity,
-                                                              event.val_perplexity)
+                                                              event.val_perplexity, event.batch, event.batches)
                 best = None if event.best_val_loss is None else math.exp(min(event.best_val_loss, MAX_SHOWN_LOSS))
                 progress.show_progress(epoch=event.epoch, epochs=event.epochs, batch=None,  # the whole epoch
                                        tokens_per_sec=event.tokens_per_sec, elapsed_s=event.elapsed_s,
@@ -109,7 +110,8 @@ class RunView:
                        if event.val_loss is not None else "")
                 if event.val_loss_windows is not None:
                     val += f", windows {event.val_loss_windows:.3f} nats"
-                self.log_event(f"epoch {event.epoch}: perplexity {event.train_perplexity:.3f}{val}")
+                self.log_event(f"{format_epoch(event.epoch, batch=event.batch, batches=event.batches)}: "
+                               f"perplexity {event.train_perplexity:.3f}{val}")
             case ev.Sample():
                 title = f"epoch {event.epoch}" + (" (on demand)" if event.on_demand else "")
                 self.query_one(GenerationPane).add_sample(title, event.text)
@@ -126,9 +128,10 @@ class RunView:
                 if self.save_requested or not event.ok:
                     self.save_requested = False
                     if event.ok:
-                        self.log_event(f"checkpoint of epoch {event.epoch} in {event.path}")
+                        self.log_event(f"checkpoint of {format_checkpoint(event.epoch, event.batch)} in {event.path}")
                     else:
-                        self.warn(f"checkpoint of epoch {event.epoch} FAILED: {event.error} in {event.path}", replay)
+                        self.warn(f"checkpoint of {format_checkpoint(event.epoch, event.batch)} FAILED: {event.error} "
+                                  f"in {event.path}", replay)
             case ev.WriteFailed():
                 self.warn(f"cannot write {event.path} ({event.error}); training goes on", replay)
             case ev.Diverged():
@@ -139,9 +142,12 @@ class RunView:
                 self.training_paused = False
                 self.refresh_bindings()
                 ppl = f", perplexity {event.train_perplexity:.3f}" if event.train_perplexity is not None else ""
-                progress.set_status(f"{event.status}: epoch {event.epoch}/{self.epochs}{ppl}")
-                # the bar and clock at the last completed epoch, not inside the one a stop cut short
-                progress.show_progress(epoch=event.epoch, batch=None, elapsed_s=event.elapsed_s, eta_s=None)
+                where = f"in epoch {event.epoch + 1}" if event.batch else f"epoch {event.epoch}"  # cut short
+                progress.set_status(f"{event.status}: {where}/{self.epochs}{ppl}")
+                # the bar and clock at the last completed epoch (or the minibatch --max-time ended at), not
+                # inside the one a stop cut short
+                progress.show_progress(epoch=event.epoch + 1 if event.batch else event.epoch,
+                                       batch=event.batch or None, elapsed_s=event.elapsed_s, eta_s=None)
                 if event.status in ("early-stopped", "time-up"):
                     self.log_event(f"{event.status}: {event.reason}")
                 elif event.status == "unwritable":
@@ -152,7 +158,8 @@ class RunView:
                 for sample in event.samples:
                     self.query_one(GenerationPane).add_sample(f"final: {sample['prefix']}", sample["text"])
                 if event.checkpoint:
-                    self.log_event(f"{event.status}; checkpoint of epoch {event.epoch} in {event.checkpoint}")
+                    self.log_event(f"{event.status}; checkpoint of {format_checkpoint(event.epoch, event.batch)} "
+                                   f"in {event.checkpoint}")
             case ev.Error():
                 self.run_finished = True
                 self.refresh_bindings()

@@ -42,7 +42,8 @@ class PerplexityChart(PlotextPlot):
         self.epochs, self.train, self.val, self.floor = [], [], [], floor
         self.total_epochs = total_epochs
         for record in history or []:
-            self.add_point(record["epoch"], record["train_perplexity"], record.get("val_perplexity"), redraw=False)
+            self.add_point(record["epoch"], record["train_perplexity"], record.get("val_perplexity"),
+                           record.get("batch"), record.get("batches"), redraw=False)
         self.redraw()
 
     def points(self, up_to_epoch: int) -> list[dict]:
@@ -50,8 +51,11 @@ class PerplexityChart(PlotextPlot):
         return [{"epoch": e, "train_perplexity": t, "val_perplexity": v}
                 for e, t, v in zip(self.epochs, self.train, self.val) if e <= up_to_epoch]
 
-    def add_point(self, epoch: int, train: float, val: float | None, redraw: bool = True) -> None:
-        self.epochs.append(epoch)
+    def add_point(self, epoch: int, train: float, val: float | None, batch: int | None = None,
+                  batches: int | None = None, redraw: bool = True) -> None:
+        """An epoch's point; one ``--max-time`` ended early sits at the fraction it trained (4.3, not 5)."""
+        cut = batch is not None and batches and batch < batches
+        self.epochs.append(epoch - 1 + batch / batches if cut else epoch)
         self.train.append(train)
         self.val.append(val)
         if redraw:
@@ -103,8 +107,9 @@ class PerplexityChart(PlotextPlot):
         color = (lambda name: None) if self.plain else (lambda name: name)
         train, val = self._shown(self.train), self._shown(self.val)
         floor = (math.log(self.floor) if self.show_loss else self.floor) if self.floor and self.floor > 1 else None
+        first = min([1, *self.epochs])  # below 1: an epoch --max-time cut short sits at the fraction it trained
         if floor:
-            plt.plot([1, max(self.total_epochs, len(self.epochs), 2)], [floor, floor], label="floor",
+            plt.plot([first, max(self.total_epochs, len(self.epochs), 2)], [floor, floor], label="floor",
                      marker=floor_marker, color=color("green"))
             if not self.log_scale:  # plotext 5.3 fails to place the legend on a log axis given ylim
                 top = max([v for v in train + val if v is not None and math.isfinite(v)], default=floor * 2)
@@ -116,7 +121,7 @@ class PerplexityChart(PlotextPlot):
         if xv:
             plt.plot(xv, yv, label="val", marker=val_marker, color=color("orange"))
         if self.total_epochs > 1:
-            plt.xlim(1, self.total_epochs)
+            plt.xlim(first, self.total_epochs)  # plotext fails on a point outside its limits
         if not x:  # an empty frame before the first epoch: the run's epochs, no made-up values
             plt.plot([1], [floor or 1], marker=" ")
             if not floor:
