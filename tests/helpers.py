@@ -184,7 +184,7 @@ def status_of(app) -> str:
 _FORKS = None
 
 
-def _cli_in_child(argv: list[str], env: dict, cwd: str, out_path: str, err_path: str) -> None:
+def _cli_in_child(argv: list[str], env: dict, cwd: str, out_path: str, err_path: str, stdout_closed: bool) -> None:
     """In the forked child: what `rnn-tui ARGV` does in a process of its own, its output to the two files."""
     import os
     import sys
@@ -197,27 +197,40 @@ def _cli_in_child(argv: list[str], env: dict, cwd: str, out_path: str, err_path:
         opened = os.open(path, flags)
         os.dup2(opened, fd)
         os.close(opened)
+    if stdout_closed:  # what an interpreter started with fd 1 closed (`>&-`) has: no fd 1, and no sys.stdout
+        os.close(1)
+        sys.stdout = sys.__stdout__ = None
     sys.argv = ["rnn-tui", *map(os.fsdecode, argv)]  # bytes as Python decodes its own argv
     from rnn_tui.tui.cli import main
-    main()
+    try:
+        main()
+    except SystemExit as exc:
+        # told through a file: the forkserver says 255 for a child whose status it lost, whatever it was
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        with open(err_path + ".status", "w") as status:
+            status.write(str(code))
+        raise
 
 
 # read when an interpreter or torch starts, so a fork of a started one would not see them
 _READ_AT_START = ("PYTHON", "LC_", "LANG", "ATEN_", "ONEDNN_", "DNNL_", "MKL_", "KMP_", "RNN_TUI_C_ISA")
 
 
-def run_cli(*args: str | bytes, env: dict | None = None, cwd=None, timeout: float = 120.0, stdout_path: str | None = None):
+def run_cli(*args: str | bytes, env: dict | None = None, cwd=None, timeout: float = 120.0, stdout_path: str | None = None,
+            stdout_closed: bool = False):
     """``rnn-tui ARGS`` in a process of its own, forked from one that imported rnn-tui, torch and the
     compiler stack torch.optim loads on first use (a start-up of milliseconds, not seconds), stdin
     empty: a CompletedProcess, or None when it ran past ``timeout``. ``env`` replaces the environment;
     one that changes what is read at start-up gets a new interpreter instead. ``stdout_path``: the
-    child's stdout goes there (``/dev/full``, say), not to the result."""
+    child's stdout goes there (``/dev/full``, say), not to the result; ``stdout_closed``: it has none, as
+    after ``>&-``."""
     import multiprocessing
     import os
     import tempfile
     env = dict(os.environ if env is None else env)
     changed = {name for name in set(env) | set(os.environ) if env.get(name) != os.environ.get(name)}
     if any(name.startswith(_READ_AT_START) for name in changed):
+        assert not stdout_closed, "stdout_closed is for a forked child"
         with open(stdout_path or os.devnull, "w") as elsewhere:
             try:
                 done = subprocess.run(rnn_tui_command(*args), stdout=elsewhere if stdout_path else subprocess.PIPE,
@@ -236,7 +249,7 @@ def run_cli(*args: str | bytes, env: dict | None = None, cwd=None, timeout: floa
         for path in (out_path, err_path):
             open(path, "w").close()
         child = _FORKS.Process(target=_cli_in_child, args=(list(args), env, str(cwd or os.getcwd()),
-                                                           stdout_path or out_path, err_path))
+                                                           stdout_path or out_path, err_path, stdout_closed))
         child.start()
         child.join(timeout)
         if child.is_alive():
@@ -244,4 +257,6 @@ def run_cli(*args: str | bytes, env: dict | None = None, cwd=None, timeout: floa
             child.join()
             return None
         read = lambda path: open(path, encoding="utf-8", errors="replace").read()  # noqa: E731
-        return subprocess.CompletedProcess(["rnn-tui", *args], child.exitcode, read(out_path), read(err_path))
+        told = read(err_path + ".status") if os.path.exists(err_path + ".status") else ""
+        code = int(told) if told.strip().lstrip("-").isdigit() else child.exitcode  # none: killed by a signal
+        return subprocess.CompletedProcess(["rnn-tui", *args], code, read(out_path), read(err_path))

@@ -194,9 +194,7 @@ def test_a_failing_stdout_costs_no_work_and_the_exit_status_tells(tmp_path, trai
     for name, args in (("text", ("train", *TINY, "--epochs", "2")), ("json", ("train", *TINY, "--json")),
                        ("generate", ("generate", str(trained)))):
         folder = tmp_path / name
-        closed = subprocess.run(rnn_tui_command(*args, *(() if name == "generate" else ("--run-dir", str(folder)))),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=120,
-                                preexec_fn=lambda: os.close(1))  # as `>&-` leaves it
+        closed = run_cli(*args, *(() if name == "generate" else ("--run-dir", str(folder))), stdout_closed=True)
         assert closed.returncode == 1 and "Traceback" not in closed.stderr, closed.stderr
         assert "standard output failed" in closed.stderr
         if name != "generate":  # the run went to its end, whole, and says where it is

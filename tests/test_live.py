@@ -157,6 +157,8 @@ def test_hostile_clients_do_not_disturb_training(tmp_path):
         for client in crowd:
             client.close()
         answers["after"] = send_command(run, "save")
+        wait_for(lambda: epochs_done(run) >= 2, what="two epochs of the attacked run")
+        send_command(run, "stop")  # what it trained through the attack is what is compared
 
     attacker = threading.Thread(target=attack)
     process = subprocess.Popen(rnn_tui_command("train", *LONGER, "--epochs", "10", "--run-dir", str(run)),
@@ -171,7 +173,7 @@ def test_hostile_clients_do_not_disturb_training(tmp_path):
     assert answers["huge"]["ok"] is False and "line too long" in answers["huge"]["error"]
     assert answers["refused"] == 100 - MAX_CLIENTS
     assert answers["after"]["ok"] is True  # the crowd gone, a real client is served
-    assert losses(run) == losses(quiet)  # the same run, minibatch for minibatch
+    assert len(losses(run)) >= 2 and losses(run) == losses(quiet)[:len(losses(run))]  # minibatch for minibatch
 
 
 @pytest.mark.skipif(not hasattr(socket, "SO_PEERCRED") or os.getuid() != 0,

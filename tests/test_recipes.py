@@ -15,7 +15,7 @@ from rnn_tui.engine.schedule import format_duration, learning_rate, parse_durati
 from rnn_tui.engine.session import recorded_run
 from rnn_tui.engine.trainer import Trainer
 from rnn_tui.tui.cli import cli
-from rnn_tui.tui.options import config_from_options
+from rnn_tui.tui.cli.options import config_from_options
 from helpers import pattern_text, run_events, tiny_config
 
 

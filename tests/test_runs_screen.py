@@ -9,7 +9,7 @@ from textual.widgets import DataTable
 from rnn_tui.engine.config import TrainConfig
 from rnn_tui.engine.runs import RunDir
 from rnn_tui.tui.app import RnnTuiApp
-from rnn_tui.tui.runs_cli import RUNS_HEADER, runs_row
+from rnn_tui.tui.run_table import RUNS_HEADER, runs_row
 from rnn_tui.tui.screens import ConfirmDelete, NextRun
 from rnn_tui.tui.runs_screen import CompareScreen, RunsScreen
 from rnn_tui.tui.widgets.compare_chart import CompareChart

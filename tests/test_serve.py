@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from rnn_tui.engine.launch import rnn_tui_command
-from rnn_tui.tui.serve import is_loopback
+from rnn_tui.tui.cli.serve import is_loopback
 from rnn_tui.engine.watch import run_info
 from helpers import epochs_done, rnn_tui, wait_for
 
@@ -194,8 +194,8 @@ def test_without_the_serve_extra_it_says_how_to_install_it(monkeypatch):
     import sys
 
     from rnn_tui.engine.config import TrainConfig
-    from rnn_tui.tui.headless import InputError
-    from rnn_tui.tui.serve import run_serve
+    from rnn_tui.tui.cli.errors import InputError
+    from rnn_tui.tui.cli.serve import run_serve
     monkeypatch.setitem(sys.modules, "textual_serve.server", None)  # as if textual-serve were not installed
     with pytest.raises(InputError, match=r"pip install -e '\.\[serve\]'"):
         run_serve("127.0.0.1", 8000, False, {}, TrainConfig())

@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Footer, Input, Label
 
 from ..engine.summary import RunSummary, compare_runs, delete_run, summarize_all, write_note
 from .formatting import NA
-from .runs_cli import RUNS_HEADER, runs_row
+from .run_table import RUNS_HEADER, runs_row
 from .screens import ConfirmDelete, NoteScreen
 from .widgets.compare_chart import CompareChart
 

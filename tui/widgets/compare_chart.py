@@ -6,7 +6,7 @@ import math
 from textual_plotext import PlotextPlot
 
 from ...engine.summary import Curve
-from ..runs_cli import MARKERS
+from ..run_table import MARKERS
 from .perplexity_chart import ascii_text
 
 X_AXES = ("epoch", "time", "tokens")

@@ -12,10 +12,10 @@ import sys
 import click
 from click.core import ParameterSource
 
-from ..corpora import CorpusError
-from ..engine.control import COMMANDS
-from ..engine.errors import InputProblem
-from ..engine.summary import SORT_KEYS
+from ...corpora import CorpusError
+from ...engine.control import COMMANDS
+from ...engine.errors import InputProblem
+from ...engine.summary import SORT_KEYS
 
 from .stdout import guard_stdout, output_failure
 from .options import Duration, config_from_options, kernels_option, train_options, train_params
@@ -44,10 +44,10 @@ def cli(ctx: click.Context, start: bool, ascii_only: bool, attach_live: bool, **
     """
     if ctx.invoked_subcommand is not None:
         return
-    from .app import run_dashboard
+    from ..app import run_dashboard
     live = None
     if attach_live:
-        from ..engine.watch import latest_live_run
+        from ...engine.watch import latest_live_run
         live = latest_live_run()
     config = config_from_options(options, set(_given_by_user(ctx)))
     ctx.exit(run_dashboard(None if live else config, start=start and not live, ascii_only=ascii_only,
@@ -75,10 +75,10 @@ def train(ctx: click.Context, as_json: bool, detach: bool, ready_fd: int | None,
 def run_folder(run: str | None) -> str:
     """The run folder RUN names: a path, or a run's name under the runs root or in the index of this
     user's runs; without RUN, the newest live run. InputError, one line, when there is none."""
-    from .headless import InputError
-    from ..engine.run_index import index_dir, resolve_run
-    from ..engine.runs import runs_root
-    from ..engine.watch import latest_live_run
+    from .errors import InputError
+    from ...engine.run_index import index_dir, resolve_run
+    from ...engine.runs import runs_root
+    from ...engine.watch import latest_live_run
     if run is None:
         live = latest_live_run()
         if live is None:
@@ -100,7 +100,7 @@ def attach(ctx: click.Context, run: str | None, ascii_only: bool) -> None:
 
     Without RUN: the newest live run, wherever it was started."""
     path = run_folder(run)
-    from .app import run_dashboard
+    from ..app import run_dashboard
     ctx.exit(run_dashboard(None, ascii_only=ascii_only, attach=path))
 
 
@@ -208,7 +208,7 @@ def sweep(ctx: click.Context, name: str, params: tuple[str, ...], space_file: st
 
     The objective is the best validation loss (the training loss without a validation split). Run the
     same command again to go on after an interruption."""
-    from .sweep_cli import run_sweep, show_sweep
+    from .sweep import run_sweep, show_sweep
     if show:
         sys.exit(show_sweep(name, storage_url, as_json))
     given = {key: value for key, value in _given_by_user(ctx).items() if key in options}
@@ -227,7 +227,7 @@ def sweep(ctx: click.Context, name: str, params: tuple[str, ...], space_file: st
                                           "not the 80 columns of the default.")
 def runs(root: str | None, sort: str, as_json: bool, wide: bool) -> None:
     """Every run: under the runs root, and wherever else you started one. Status, best validation, epochs…"""
-    from .runs_cli import run_runs
+    from .runs import run_runs
     sys.exit(run_runs(root, sort, as_json, wide))
 
 
@@ -241,8 +241,8 @@ def runs(root: str | None, sort: str, as_json: bool, wide: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="The comparison as one JSON object.")
 def compare(runs: tuple[str, ...], plot: bool, metric: str, x_axis: str, as_json: bool) -> None:
     """RUNS side by side: the options that differ, final and best perplexities, speed."""
-    from .headless import InputError
-    from .runs_cli import run_compare
+    from .errors import InputError
+    from .runs import run_compare
     if len(runs) < 2:
         raise InputError("compare needs two runs or more")
     sys.exit(run_compare(tuple(run_folder(run) for run in runs), plot, metric, x_axis, as_json))
@@ -262,7 +262,7 @@ def compare(runs: tuple[str, ...], plot: bool, metric: str, x_axis: str, as_json
 def generate(checkpoint: str, prefix, length, temperature, top_k, seed, device, which, kernels) -> None:
     """Stream text from CHECKPOINT: a checkpoint file, or a run (its folder or name: its best, else its latest)."""
     from .headless import run_generate
-    from ..engine.run_index import resolve_run
+    from ...engine.run_index import resolve_run
     if not os.path.isfile(checkpoint):
         checkpoint = str(resolve_run(checkpoint) or checkpoint)  # not found: generate says so, naming it
     sys.exit(run_generate(checkpoint, prefix, length, temperature, top_k, seed, device, kernels, which))
@@ -293,7 +293,7 @@ def corpora() -> None:
               help="Instead: the dashboard's training speed against headless, and key-to-screen latency (tmux).")
 def bench(quick: bool, repeats: int, device: str, kernels: str, as_json: bool, dashboard: bool) -> None:
     """Tokens/s of the textbook and fast paths, generation speed, a matmul roofline, peak memory."""
-    from .bench_cli import run_bench, run_dashboard_bench
+    from .bench import run_bench, run_dashboard_bench
     if dashboard:
         sys.exit(run_dashboard_bench(quick=quick, repeats=repeats, as_json=as_json))
     sys.exit(run_bench(quick=quick, repeats=repeats, device=device, kernels=kernels, as_json=as_json))
@@ -301,7 +301,7 @@ def bench(quick: bool, repeats: int, device: str, kernels: str, as_json: bool, d
 
 def main() -> None:
     """Console entry point: any usage or input error is one line on stderr and exit status 2; output that
-    could not be written (tui/stdout.py) costs nothing computed, and exit status 1."""
+    could not be written (tui/cli/stdout.py) costs nothing computed, and exit status 1."""
     guard_stdout()
     try:
         code = cli.main(prog_name="rnn-tui", standalone_mode=False)
@@ -323,6 +323,3 @@ def main() -> None:
         code = code or 1
     sys.exit(code)
 
-
-if __name__ == "__main__":
-    main()

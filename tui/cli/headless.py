@@ -10,18 +10,14 @@ import time
 
 import click
 
-from ..engine import events as ev
-from ..engine.config import RESUME_OVERRIDES, TrainConfig, has_surrogates
-from .formatting import format_checkpoint, format_epoch, format_seconds
-
-
-class InputError(click.ClickException):
-    """Bad input: one line on stderr, exit status 2."""
-    exit_code = 2
+from ...engine import events as ev
+from ...engine.config import RESUME_OVERRIDES, TrainConfig, has_surrogates
+from ..formatting import format_checkpoint, format_epoch, format_seconds
+from .errors import InputError
 
 
 class Output:
-    """Prints events as text lines or JSON; a vanished or failing stdout (tui/stdout.py) is not the run's end."""
+    """Prints events as text lines or JSON; a vanished or failing stdout (tui/cli/stdout.py) is not the run's end."""
 
     def __init__(self, as_json: bool):
         self.as_json = as_json
@@ -115,7 +111,7 @@ def _install_signal_handlers(control) -> None:
 def run_train(config: TrainConfig, as_json: bool, resume: str | None, given: dict, ready_fd: int | None = None) -> int:
     """``given``: the options the user set (a resumed run takes some of them over its checkpoint's).
     ``ready_fd``: a detached run's pipe to its launcher (engine/launch.py)."""
-    from ..engine.launch import Readiness
+    from ...engine.launch import Readiness
     out = Output(as_json)
     ready = Readiness(ready_fd)
     try:
@@ -134,10 +130,10 @@ def _run_train(config: TrainConfig, out: Output, resume: str | None, given: dict
     if problem:
         raise InputError(problem)
     # torch loads only here, after the options have been checked.
-    from ..engine.control import TrainControl
-    from ..engine.distributed import launched_by_torchrun
-    from ..engine.session import prepare_run
-    from ..engine.trainer import TrainingInputError
+    from ...engine.control import TrainControl
+    from ...engine.distributed import launched_by_torchrun
+    from ...engine.session import prepare_run
+    from ...engine.trainer import TrainingInputError
 
     if launched_by_torchrun():
         return _run_rank(config, out, resume, given)
@@ -160,7 +156,7 @@ def _train_here(prepared, control, out: Output, ready, world=None) -> tuple[int,
     Under torchrun: rank 0."""
     import torch
 
-    from ..engine.live import LiveRun
+    from ...engine.live import LiveRun
     finished = None
     with LiveRun(prepared.run, control) as live:
         try:
@@ -192,9 +188,9 @@ def _launch_ranks(prepared, as_json: bool, given: dict, ready) -> int:
     """``--nproc N``: checked here, trained by the ranks torchrun starts; ``ready`` is told once rank 0 trains."""
     import threading
 
-    from ..engine.distributed import run_torchrun
-    from ..engine.launch import option_arguments
-    from ..engine.watch import run_info
+    from ...engine.distributed import run_torchrun
+    from ...engine.launch import option_arguments
+    from ...engine.watch import run_info
     new_folder = None if given.get("resume") else str(prepared.run.path)  # every rank writes to one folder
     arguments = option_arguments({**given, "nproc": prepared.config.nproc, "run_dir": new_folder})
     ended = threading.Event()
@@ -230,12 +226,12 @@ def _run_rank(config: TrainConfig, out: Output, resume: str | None, given: dict)
     """One rank of a torchrun launch: rank 0 is the run as one process would be; the others train quietly."""
     from torch.distributed import DistError
 
-    from ..engine.control import TrainControl
-    from ..engine.device import resolve_device
-    from ..engine.distributed import join_world, leave_world
-    from ..engine.launch import Readiness
-    from ..engine.session import prepare_run
-    from ..engine.trainer import TrainingInputError
+    from ...engine.control import TrainControl
+    from ...engine.device import resolve_device
+    from ...engine.distributed import join_world, leave_world
+    from ...engine.launch import Readiness
+    from ...engine.session import prepare_run
+    from ...engine.trainer import TrainingInputError
 
     control = TrainControl()
     ended = False  # every rank got to its end: they leave the group together
@@ -262,7 +258,7 @@ def _run_rank(config: TrainConfig, out: Output, resume: str | None, given: dict)
 
 def run_detached(config: TrainConfig, as_json: bool, given: dict) -> int:
     """``rnn-tui train --detach``: start the run in a session of its own, say where it is, return."""
-    from ..engine.launch import LaunchError, launch_training
+    from ...engine.launch import LaunchError, launch_training
 
     problem = config.first_error_before_corpus()
     if problem:
@@ -292,7 +288,7 @@ def run_logs(run, follow: bool, as_json: bool) -> int:
     """``rnn-tui logs RUN [-f]``: the run's events as ``train`` prints them; following, until it ends.
 
     Exits as the run's own process did (0, 1, 128 + a signal); 1 for a run that is gone."""
-    from ..engine.watch import RunWatch
+    from ...engine.watch import RunWatch
     out = Output(as_json)
     watch = RunWatch(run)
     last = None
@@ -322,8 +318,8 @@ def run_logs(run, follow: bool, as_json: bool) -> int:
 
 def run_control(run: str, command: str, options: dict, timeout_s: float) -> int:
     """``rnn-tui control RUN COMMAND``: send it, then wait for what it does to show in the run's events."""
-    from ..engine.control_socket import RunNotLive, send_command
-    from ..engine.watch import RunWatch, process_alive
+    from ...engine.control_socket import RunNotLive, send_command
+    from ...engine.watch import RunWatch, process_alive
 
     sample_options = {name: value for name, value in options.items() if value is not None}
     if sample_options and command != "sample":
@@ -376,10 +372,10 @@ def run_generate(path: str, prefix: str | None, length: int, temperature: float,
             and 0 <= seed < 2**32):
         raise InputError("--length must be 1 to 1,000,000, --temperature a number ≥ 0, --top-k ≥ 0 "
                          "and --seed 0 to 4,294,967,295")
-    from ..engine.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
-    from ..engine.device import resolve_device
-    from ..engine.generation import generate_text
-    from ..engine.kernels import problem as kernels_problem
+    from ...engine.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+    from ...engine.device import resolve_device
+    from ...engine.generation import generate_text
+    from ...engine.kernels import problem as kernels_problem
 
     try:
         target = resolve_device(device)

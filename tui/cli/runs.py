@@ -4,37 +4,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 
 import click
 
-from ..engine.run_index import index_dir
-from ..engine.runs import RunDir, runs_root
-from ..engine.summary import Curve, RunSummary, compare_runs, summarize_all
-from .formatting import NA, format_number, format_size, text_table
-
-MARKERS = ["*", "+", "x", "o", "#", "@", "%", "&"]  # one per run where colour is not to be used
-
-
-RUNS_HEADER = ["run", "status", "best val (ep)", "windows val", "epochs", "model", "hidden", "corpus", "train",
-               "tokens/s", "device", "started", "size", "note"]
-RIGHT_ALIGNED = {"best val (ep)", "windows val", "epochs", "train", "tokens/s", "size"}
-NARROW = ["run", "status", "best val (ep)", "epochs", "model", "note"]  # what 80 columns hold: `runs`
-NARROW_WIDTH = 80
-
-
-def runs_row(s: RunSummary) -> dict[str, str]:
-    """A run's cells of the runs table, by header (``rnn-tui runs`` and the runs screen alike)."""
-    epochs = f"{format_number(s.epochs_done, 'd')}/{format_number(s.epochs, 'd')}" if s.epochs_done or s.epochs else NA
-    best = f"{s.best_val_perplexity:.3f} ({s.best_val_epoch})" if s.best_val_perplexity is not None else NA
-    shape = f"{s.hidden}x{s.layers}" if s.hidden else NA
-    started = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.started_at)) if s.started_at else NA
-    windows = NA if s.best_val_loss_windows is None else f"{math.exp(min(s.best_val_loss_windows, 700)):.3f}"
-    cells = [s.name, s.status, best, windows, epochs, s.model or NA, shape, s.corpus or NA,
-             format_number(s.train_perplexity, ".3f"), format_number(s.tokens_per_sec, ",.0f"),
-             (s.device or NA).split(" (")[0], started, format_size(s.size_bytes), s.note]
-    return dict(zip(RUNS_HEADER, cells))
-
+from ...engine.run_index import index_dir
+from ...engine.runs import RunDir, runs_root
+from ...engine.summary import Curve, RunSummary, compare_runs, summarize_all
+from ..formatting import NA, format_number, text_table
+from ..run_table import MARKERS, NARROW, NARROW_WIDTH, RIGHT_ALIGNED, RUNS_HEADER, runs_row
 
 def runs_table(summaries: list[RunSummary], wide: bool) -> str:
     """``rnn-tui runs``: the runs as a table of 80 columns (the note cut to fit), or of every column."""

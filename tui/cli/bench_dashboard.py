@@ -22,10 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..cpu import describe_cpu
-from ..control_socket import RunNotLive, send_command
-from ..launch import rnn_tui_command
-from ..watch import run_info
+from ...engine.cpu import describe_cpu
+from ...engine.control_socket import RunNotLive, send_command
+from ...engine.launch import rnn_tui_command
+from ...engine.watch import run_info
 
 # key-to-screen: the resolution of the latency figures. Each poll runs `tmux capture-pane`, a process
 # of its own; polling faster would take a core from the dashboard it is timing.

@@ -6,15 +6,16 @@ import os
 
 import click
 
-from .headless import InputError
+from ..formatting import format_number, text_table
+from .errors import InputError
 
 
 def run_bench(quick: bool, repeats: int, device: str, kernels: str, as_json: bool) -> int:
     if repeats < 1:
         raise InputError("--repeats must be at least 1")
-    from ..engine.bench.suite import run_benchmark, standard_workloads, training_run_peak_rss_mib
-    from ..engine.device import resolve_device
-    from ..engine.kernels import problem as kernels_problem
+    from ...engine.bench.suite import run_benchmark, standard_workloads, training_run_peak_rss_mib
+    from ...engine.device import resolve_device
+    from ...engine.kernels import problem as kernels_problem
     try:
         target = resolve_device(device)
         problem = kernels_problem(kernels, target)
@@ -42,13 +43,13 @@ def format_bench(results: dict, repeats: int, batches: int) -> str:
              "textbook scratch-rnn: d2l's loop, timed in a process as d2l's notebook runs (the × baseline)\n"
              "textbook in rnn-tui:  the same loop, timed in a process as rnn-tui trains, like every other path"]
     for work in results["workloads"]:
-        lines += [f"\n{work['name']} (vocab {work['vocab_size']}, batch {work['batch_size']}, "
-                  f"steps {work['num_steps']})",
-                  f"  {'path':<22}{'tokens/s':>12}{'× textbook':>12}{'GFLOP/s':>10}"]
-        for label, speed in work["tokens_per_sec"].items():
-            gflops = work["achieved_gflops_scratch"].get(label)
-            lines.append(f"  {label:<22}{speed:>12,.0f}{work['ratio_to_textbook'].get(label, 0):>12.2f}"
-                         f"{'' if gflops is None else f'{gflops:.1f}':>10}")
+        lines.append(f"\n{work['name']} (vocab {work['vocab_size']}, batch {work['batch_size']}, "
+                     f"steps {work['num_steps']})")
+        rows = [[label, f"{speed:,.0f}", f"{work['ratio_to_textbook'].get(label, 0):.2f}",
+                 format_number(work["achieved_gflops_scratch"].get(label), ".1f")]
+                for label, speed in work["tokens_per_sec"].items()]
+        table = text_table(["path", "tokens/s", "× textbook", "GFLOP/s"], rows, right={1, 2, 3})
+        lines += [f"  {line}" for line in table.splitlines()]
         lines += [f"  {label}: skipped: {reason}" for label, reason in work["skipped"].items()]
         lines.append(f"  fast scratch-rnn's recurrence steps: {work['fast_recurrence']}")
         lines += [f"  matmul roofline {name}: {value:.1f} GFLOP/s" for name, value in work["matmul_gflops"].items()]
@@ -69,7 +70,7 @@ def format_bench(results: dict, repeats: int, batches: int) -> str:
 
 
 def run_dashboard_bench(quick: bool, repeats: int, as_json: bool) -> int:
-    from ..engine.bench.dashboard import BenchError, measure_dashboard
+    from .bench_dashboard import BenchError, measure_dashboard
     if repeats < 1:
         raise InputError("--repeats must be at least 1")
     try:

@@ -20,9 +20,9 @@ import socket
 
 import click
 
-from ..engine.config import TrainConfig
-from ..engine.launch import option_arguments, rnn_tui_command
-from .headless import InputError
+from ...engine.config import TrainConfig
+from ...engine.launch import option_arguments, rnn_tui_command
+from .errors import InputError
 
 
 def is_loopback(host: str) -> bool:
