@@ -87,9 +87,10 @@ class LiveRun:
                 status.update(state="training", epoch=event.start_epoch, epochs=event.config.get("epochs"),
                               device=event.device, batches_per_epoch=event.batches_per_epoch)
                 if event.start_epoch:  # resumed: the best so far is in the epochs it keeps
-                    best = best_val(read_metrics(self.run)[0])
+                    kept = read_metrics(self.run)[0]
+                    best = best_val(kept)
                     status.update(best_val_perplexity=best and best["val_perplexity"],
-                                  best_val_epoch=best and best["epoch"], best_val_loss_windows=best_window_loss(self.run))
+                                  best_val_epoch=best and best["epoch"], best_val_loss_windows=best_window_loss(kept))
             case ev.Epoch():
                 status.update(epoch=event.epoch, epochs=event.epochs, train_perplexity=event.train_perplexity,
                               val_perplexity=event.val_perplexity, tokens_per_sec=event.tokens_per_sec, progress=None)

@@ -191,6 +191,7 @@ def recorded_run(trainer: Trainer, run: RunDir, resumed: bool = False) -> Iterat
                 yield event
                 if event.best_epoch == event.epoch:  # the snapshot of this epoch is the best so far
                     wrote = (yield from save(trainer.checkpoint_state(), run.best_path)) or wrote
+                # an epoch --max-time cut is kept at once: the closing samples come before the end's checkpoint
                 if event.epoch % every == 0 or event.batch != event.batches:
                     before = saved_at
                     yield from checkpoint()

@@ -153,13 +153,13 @@ def summarize(path: str | os.PathLike) -> RunSummary:
         last = {name: status.get(name) for name in ("epoch", "train_perplexity", "tokens_per_sec")}
         best = {"epoch": status["best_val_epoch"], "val_perplexity": status["best_val_perplexity"]}
         summary.best_val_loss_windows = (status["best_val_loss_windows"] if "best_val_loss_windows" in status
-                                         else best_window_loss(run))  # a status.json from before it was kept
+                                         else best_window_loss(read_metrics(run)[0]))  # an older status.json
     else:  # a folder from before status.json kept them: its metrics tell
         records, damaged = read_metrics(run)
         if damaged:
             summary.problem = summary.problem or f"{damaged} unreadable line(s) in metrics.jsonl"
         best, last = best_val(records), records[-1] if records else {}
-        summary.best_val_loss_windows = min_finite(*(r.get("val_loss_windows") for r in records))
+        summary.best_val_loss_windows = best_window_loss(records)
     summary.model, summary.hidden, summary.layers = config.get("model"), config.get("hidden"), config.get("layers")
     summary.corpus = config.get("corpus_file") or config.get("corpus")
     summary.epochs = status.get("epochs") or config.get("epochs")
@@ -243,12 +243,12 @@ class Comparison:
 
     def best_window_losses(self) -> list[float | None]:
         """Each run's lowest ``--eval windows`` loss in nats (nanoGPT's measure), None where it has none."""
-        return [best_window_loss(RunDir(path)) for path in self.paths]
+        return [best_window_loss(read_metrics(RunDir(path))[0]) for path in self.paths]
 
 
-def best_window_loss(run: RunDir) -> float | None:
-    """The run's lowest ``--eval windows`` loss in nats, from its metrics; None where it has none."""
-    return min_finite(*(r.get("val_loss_windows") for r in read_metrics(run)[0]))
+def best_window_loss(records: list[dict]) -> float | None:
+    """The lowest ``--eval windows`` loss in nats of a run's metrics records; None where it has none."""
+    return min_finite(*(r.get("val_loss_windows") for r in records))
 
 
 def min_finite(*values) -> float | None:

@@ -154,6 +154,18 @@ class Trainer:
             torch.cuda.set_rng_state(snap["rng"]["cuda"], self.device)
         self.history = [point for point in snap["history"] if point["epoch"] <= snap["epoch"]]  # not the cut epoch
         self.best = dict(snap.get("best") or {})
+        if snap.get("underway"):
+            self._check_underway(snap["underway"])
+
+    def _check_underway(self, underway: dict) -> None:
+        """ValueError unless the cut epoch's place fits this run: checked now, not minibatches into it."""
+        random.Random().setstate(_as_random_state(underway["rng_at_start"]))
+        if not underway["batch"] < self.batches_per_epoch:
+            raise ValueError(f"the cut epoch's minibatch {underway['batch']} is past an epoch of "
+                             f"{self.batches_per_epoch}")
+        expected = [tuple(part.shape) for part in self.model.begin_state(self.config.batch_size, "cpu")]
+        if underway["state"] is not None and [tuple(part.shape) for part in underway["state"]] != expected:
+            raise ValueError("the cut epoch's carried state is not of this model's shape")
 
     def checkpoint_state(self) -> dict | None:
         """Everything needed to resume after the last completed epoch, or at the minibatch where ``--max-time``

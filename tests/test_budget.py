@@ -131,3 +131,21 @@ async def test_the_chart_draws_an_epoch_the_budget_cut_short_at_the_fraction_it_
         await pilot.pause(0.3)
         assert chart.epochs == [pytest.approx(0.3)]
         assert "epoch" in app.export_screenshot() and app.is_running  # plotext failed on a point below 1
+
+
+def test_a_damaged_cut_epoch_in_a_checkpoint_is_refused_in_one_line(tmp_path, test_clock):
+    from rnn_tui.engine.checkpoint import save_checkpoint
+    run = RunDir(tmp_path / "run")
+    config = tiny_config(epochs=2, sampler="sequential")
+    config.max_time = batches_per_epoch(config) // 2 + 0.5
+    events_of(Trainer(config, pattern_text(), clock=test_clock), run)
+    saved = load_checkpoint(run.path)
+    damages = {"rng": {"rng_at_start": [1, 2]}, "batch": {"batch": 10 ** 6},
+               "state": {"state": (torch.zeros(3, 5),)}}
+    for name, damage in damages.items():
+        state = {**saved, "underway": {**saved["underway"], **damage}}
+        state.pop("format"), state.pop("version")
+        save_checkpoint(state, run.checkpoint_path)
+        resumed = prepare_run(TrainConfig(), resume=str(run.path), overrides={"max_time": 0.0})
+        with pytest.raises(TrainingInputError, match="not a checkpoint this run can resume"):
+            list(Trainer(resumed.config, pattern_text(), resume=resumed.resume_state).run())

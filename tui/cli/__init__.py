@@ -222,9 +222,8 @@ def sweep(ctx: click.Context, name: str, params: tuple[str, ...], space_file: st
 @click.option("--sort", type=click.Choice(list(SORT_KEYS)), default="started", show_default=True,
               help="started, epochs, speed and size: largest first; the others (val, train: best) smallest first.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per run, one a line.")
-@click.option("--wide", is_flag=True, help="Every column (windows val, hidden, corpus, train, tokens/s, device, started, "
-                                          "size), "
-                                          "not the 80 columns of the default.")
+@click.option("--wide", is_flag=True, help="Every column (windows val, hidden, corpus, train, tokens/s, device, "
+                                          "started, size), not the 80 columns of the default.")
 def runs(root: str | None, sort: str, as_json: bool, wide: bool) -> None:
     """Every run: under the runs root, and wherever else you started one. Status, best validation, epochs…"""
     from .runs import run_runs
