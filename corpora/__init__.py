@@ -1,5 +1,5 @@
 """Named text sources for rnn-tui (no torch here: the CLI lists them instantly)."""
-from .errors import CorpusError
-from .registry import DEFAULT_CORPUS, REGISTRY, LoadedCorpus, load_corpus, load_file_corpus, source_for
+from rnn_tui.corpora.errors import CorpusError
+from rnn_tui.corpora.registry import DEFAULT_CORPUS, REGISTRY, LoadedCorpus, load_corpus, load_file_corpus, source_for
 
 __all__ = ["CorpusError", "DEFAULT_CORPUS", "REGISTRY", "LoadedCorpus", "load_corpus", "load_file_corpus", "source_for"]

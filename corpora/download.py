@@ -7,7 +7,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from .errors import CorpusError
+from rnn_tui.corpora.errors import CorpusError
 
 
 def data_dir() -> Path:

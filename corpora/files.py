@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import CorpusError
+from rnn_tui.corpora.errors import CorpusError
 
 # Above this size a file is read only up to what --max-tokens needs ($RNN_TUI_MAX_READ_BYTES sets it).
 MEMORY_BUDGET_BYTES = 256 * 2**20

@@ -10,7 +10,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from .errors import CorpusError
+from rnn_tui.corpora.errors import CorpusError
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 

@@ -6,9 +6,9 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import download, markov, stdlib
-from .errors import CorpusError
-from .files import read_text_file
+from rnn_tui.corpora import download, markov, stdlib
+from rnn_tui.corpora.errors import CorpusError
+from rnn_tui.corpora.files import read_text_file
 
 
 @dataclass

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 
-from .config import TrainConfig
-from .errors import InputProblem
-from .runs import BEST_NAME, CHECKPOINT_NAME, RunDir
-from .schema import BestEpoch, CheckpointState, Damaged, EpochUnderway, MetricsLine, conform
+from rnn_tui.engine.config import TrainConfig
+from rnn_tui.engine.errors import InputProblem
+from rnn_tui.engine.runs import BEST_NAME, CHECKPOINT_NAME, RunDir
+from rnn_tui.engine.schema import BestEpoch, CheckpointState, Damaged, EpochUnderway, MetricsLine, conform
 
 FORMAT = "rnn-tui-checkpoint"
 VERSION = 1
@@ -137,8 +137,8 @@ def model_from_checkpoint(state: dict, device=None, kernels: str = "auto"):
     """Rebuild (model, vocab, config) from a loaded checkpoint, on ``device`` (default: CPU).
 
     ``kernels``: what this process runs the model on, whatever the run that wrote it used."""
-    from .models import model_for
-    from .vocab import Vocab
+    from rnn_tui.engine.models import model_for
+    from rnn_tui.engine.vocab import Vocab
 
     try:
         config = TrainConfig.from_dict(state["config"])

@@ -10,7 +10,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, fields
 
-from ..corpora import CorpusError, source_for
+from rnn_tui.corpora import CorpusError, source_for
 
 MODEL_NAMES = ("scratch-rnn", "scratch-gru", "scratch-lstm", "rnn", "gru", "lstm")
 SAMPLERS = ("sequential", "random")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import threading
 
-from .config import has_surrogates
+from rnn_tui.engine.config import has_surrogates
+from rnn_tui.engine.phases import Outcome
 
 COMMANDS = ("pause", "resume", "stop", "save", "sample", "prune")
 SAMPLE_OPTIONS = {"prefix": str, "length": int, "temperature": (int, float), "top_k": int}
@@ -106,9 +107,9 @@ def apply_command(control: TrainControl, line: str) -> str | None:
     elif command == "resume":
         control.resume()
     elif command == "stop":
-        control.request_stop("stopped")
+        control.request_stop(Outcome.STOPPED)
     elif command == "prune":  # a sweep's pruner: a stop the run's status tells apart
-        control.request_stop("pruned")
+        control.request_stop(Outcome.PRUNED)
     elif command == "save":
         control.request_save()
     elif command == "sample":

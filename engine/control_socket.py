@@ -17,7 +17,7 @@ import struct
 import threading
 from pathlib import Path
 
-from .control import TrainControl, apply_command, command_line
+from rnn_tui.engine.control import TrainControl, apply_command, command_line
 
 MAX_LINE_BYTES = 64 * 1024
 MAX_CLIENTS = 32

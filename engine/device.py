@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from . import cpu
+from rnn_tui.engine import cpu
 
 DEVICE_CHOICES = "auto|cpu|cuda|cuda:N|mps"
 

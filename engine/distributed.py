@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .errors import InputProblem
+from rnn_tui.engine.errors import InputProblem
 
 # a pause may last: the ranks wait in a collective meanwhile (a dead rank is torchrun's to notice)
 COLLECTIVE_TIMEOUT = datetime.timedelta(days=7)
@@ -150,7 +150,7 @@ def run_torchrun(nproc: int, train_arguments: list[str]) -> int:
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
-    from .launch import rnn_tui_command
+    from rnn_tui.engine.launch import rnn_tui_command
     # the cores shared out before torchrun would set 1 thread per rank (and say so)
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
     args = torchrun.parse_args(["--standalone", f"--nproc-per-node={nproc}", "--no-python", "--",  # the rest: ours

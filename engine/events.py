@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import ClassVar
 
-from .schema import conform
+from rnn_tui.engine.schema import conform
 
 
 @dataclass

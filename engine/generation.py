@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import torch
 
-from .kernels import stepper_for
-from .text import detokenize, tokenize_prefix
-from .vocab import Vocab
+from rnn_tui.engine.kernels import stepper_for
+from rnn_tui.engine.text import detokenize, tokenize_prefix
+from rnn_tui.engine.vocab import Vocab
 
 
 CHUNK = 16  # tokens computed per resumption of the generator: one host sync (and one mode switch) each

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .runs import RunDir, default_run_dir, folder_problem, run_folder_of
+from rnn_tui.engine.runs import RunDir, default_run_dir, folder_problem, run_folder_of
 
 _INSTALLED_ONLY = "import sys; sys.path[:] = [p for p in sys.path if p]; "
 

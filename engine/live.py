@@ -17,13 +17,14 @@ import time
 
 import psutil
 
-from . import events as ev
-from . import run_index
-from .control import TrainControl
-from .control_socket import ControlServer
-from .runs import RunDir, folder_problem
-from .summary import best_val, best_window_loss, min_finite, read_metrics
-from .trainer import TrainingInputError
+from rnn_tui.engine import events as ev
+from rnn_tui.engine import run_index
+from rnn_tui.engine.control import TrainControl
+from rnn_tui.engine.control_socket import ControlServer
+from rnn_tui.engine.phases import Outcome, Phase
+from rnn_tui.engine.runs import RunDir, folder_problem
+from rnn_tui.engine.summary import best_val, best_window_loss, min_finite, read_metrics
+from rnn_tui.engine.trainer import TrainingInputError
 
 STATUS_INTERVAL_S = 0.5  # progress replaces status.json at most this often
 
@@ -59,7 +60,7 @@ class LiveRun:
         for stale in [*run.path.glob(".checkpoint-*.tmp"), *run.path.glob(".status-*.tmp")]:
             stale.unlink(missing_ok=True)  # half-written by a process killed mid-write; the lock says none writes now
         self.status = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": time.time(),
-                       "process_started": psutil.Process().create_time(), "state": "starting",
+                       "process_started": psutil.Process().create_time(), "state": Phase.STARTING,
                        "device": None, "batches_per_epoch": None,
                        "epoch": None, "epochs": None, "train_perplexity": None, "val_perplexity": None,
                        "tokens_per_sec": None, "best_val_perplexity": None, "best_val_epoch": None,
@@ -84,7 +85,7 @@ class LiveRun:
             case ev.Start():
                 self.started = True
                 self._index(run_index.register)
-                status.update(state="training", epoch=event.start_epoch, epochs=event.config.get("epochs"),
+                status.update(state=Phase.TRAINING, epoch=event.start_epoch, epochs=event.config.get("epochs"),
                               device=event.device, batches_per_epoch=event.batches_per_epoch)
                 if event.start_epoch:  # resumed: the best so far is in the epochs it keeps
                     kept = read_metrics(self.run)[0]
@@ -100,11 +101,11 @@ class LiveRun:
                     status.update(best_val_perplexity=best["val_perplexity"], best_val_epoch=best["epoch"])
                 status["best_val_loss_windows"] = min_finite(status["best_val_loss_windows"], event.val_loss_windows)
             case ev.Paused() | ev.Resumed():
-                status["state"] = "paused" if isinstance(event, ev.Paused) else "training"
+                status["state"] = Phase.PAUSED if isinstance(event, ev.Paused) else Phase.TRAINING
             case ev.Finished():
-                status.update(state="finished", finished=event.status, epoch=event.epoch)
+                status.update(state=Phase.FINISHED, finished=event.status, epoch=event.epoch)
             case ev.Error():
-                status.update(state="finished", finished="error", error=event.message)
+                status.update(state=Phase.FINISHED, finished=Outcome.ERROR, error=event.message)
         self._guarded(self.run.append_event, event.to_dict())
         self._write_status()
 
@@ -114,7 +115,7 @@ class LiveRun:
                 self._server.close()
             if not self.started:
                 self._forget()  # nothing trained: the folder is left as it was found
-            elif self.status["state"] != "finished" and exc is not None:
+            elif self.status["state"] != Phase.FINISHED and exc is not None:
                 message = str(exc).splitlines()[0] if str(exc) else ""
                 self.record(ev.Error(message=f"{exc_type.__name__}: {message}"[:500],
                                      kind="input" if isinstance(exc, TrainingInputError) else "error"))

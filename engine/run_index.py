@@ -15,7 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .runs import SWEEP_MARKER, RunDir, runs_root
+from rnn_tui.engine.runs import SWEEP_MARKER, RunDir, runs_root
 
 STATE_ENV = "XDG_STATE_HOME"
 

@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import TrainConfig
-from .errors import InputProblem
-from .schema import Damaged, RunStatus, conform
+from rnn_tui.engine.config import TrainConfig
+from rnn_tui.engine.errors import InputProblem
+from rnn_tui.engine.schema import Damaged, RunStatus, conform
 
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_NAME = "best.pt"

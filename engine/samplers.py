@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .config import SAMPLERS
+from rnn_tui.engine.config import SAMPLERS
 
 
 @dataclass

@@ -16,6 +16,8 @@ import typing
 from dataclasses import dataclass, field
 from functools import cache
 
+from rnn_tui.engine.phases import Phase
+
 LATEST_TIME = 1e11  # Unix seconds (the year 5138): a later timestamp is damage, not a date
 
 
@@ -126,8 +128,8 @@ class RunStatus:
     updated_at: float | None = bounded(0, LATEST_TIME, default=None)
 
     def __post_init__(self) -> None:
-        if self.state not in (None, "starting", "training", "paused", "finished"):
-            raise Damaged(f"status.json: state holds {self.state!r}, not starting, training, paused or finished")
+        if self.state is not None and self.state not in set(Phase):
+            raise Damaged(f"status.json: state holds {self.state!r}, not {', '.join(Phase)}")
 
 
 @dataclass

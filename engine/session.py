@@ -14,16 +14,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..corpora import CorpusError, LoadedCorpus, load_corpus, load_file_corpus
-from . import events as ev
-from .checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint, save_checkpoint
-from .config import RESUME_OVERRIDES, TrainConfig
-from .control import TrainControl
-from .distributed import World
-from .runs import RunDir, default_run_dir, folder_problem
-from .schedule import format_duration
-from .watch import run_info
-from .trainer import Trainer, TrainingInputError
+from rnn_tui.corpora import CorpusError, LoadedCorpus, load_corpus, load_file_corpus
+from rnn_tui.engine import events as ev
+from rnn_tui.engine.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint, save_checkpoint
+from rnn_tui.engine.config import RESUME_OVERRIDES, TrainConfig
+from rnn_tui.engine.control import TrainControl
+from rnn_tui.engine.distributed import World
+from rnn_tui.engine.phases import Outcome, RunState
+from rnn_tui.engine.runs import RunDir, default_run_dir, folder_problem
+from rnn_tui.engine.schedule import format_duration
+from rnn_tui.engine.watch import run_info
+from rnn_tui.engine.trainer import Trainer, TrainingInputError
 
 DEFAULT_PREFIX = "time traveller"  # d2l's, for a corpus that has no prompt of its own
 
@@ -62,7 +63,7 @@ class PreparedRun:
                           resume=self.resume_state, world=world)
         if world is not None and not world.main:
             return trainer.run()
-        return recorded_run(trainer, self.run, resumed=self.resume_state is not None)
+        return RunRecorder(trainer, self.run, resumed=self.resume_state is not None).events()
 
 
 def prepare_run(config: TrainConfig, resume: str | None = None, overrides: dict | None = None,
@@ -97,7 +98,7 @@ def prepare_run(config: TrainConfig, resume: str | None = None, overrides: dict 
             taken = any(path.exists() for path in (run.config_path, run.metrics_path, run.checkpoint_path))
         except OSError as exc:  # a name too long, a component that is a file
             raise TrainingInputError(folder_problem(run.path, exc)) from None
-        if taken and run_info(run.path).state == "live":
+        if taken and run_info(run.path).state == RunState.LIVE:
             raise TrainingInputError(f"{run.path} is in use by a live run: attach with `rnn-tui attach {run.path}`, "
                                      f"or pick another --run-dir")
         if taken:
@@ -117,111 +118,147 @@ def prepare_run(config: TrainConfig, resume: str | None = None, overrides: dict 
     return PreparedRun(config, corpus, RunDir(checkpoint_path.parent), state, ignored)
 
 
-UNWRITABLE = "unwritable"  # the stop reason when the run folder takes no writes
-
-
 def recorded_run(trainer: Trainer, run: RunDir, resumed: bool = False) -> Iterator[ev.Event]:
-    every = trainer.config.checkpoint_every
-    saved_at: tuple | None = None  # (epoch, minibatches of the next) of the checkpoint last written
-    failing: set[str] = set()  # the files whose last write failed (each is told once, until it works again)
+    """The trainer's events, each kept in ``run`` as it goes by (see RunRecorder)."""
+    return RunRecorder(trainer, run, resumed).events()
 
-    def keep(write, name: str) -> Iterator[ev.Event]:
-        """One write of the run folder: a failure (a full disk, a folder gone) is told, and training goes on."""
+
+class RunRecorder:
+    """Keeps a run's events in its folder: one method per event kind it records.
+
+    A write that fails (a full disk, a folder gone) is told once as an event and training goes on;
+    an epoch of which nothing could be written stops the run. Checkpoints are written from the
+    trainer's snapshot only, so a run cut anywhere resumes exactly.
+    """
+
+    def __init__(self, trainer: Trainer, run: RunDir, resumed: bool = False):
+        self.trainer, self.run, self.resumed = trainer, run, resumed
+        self.started = False
+        self.saved_at: tuple[int, int] | None = None  # the position (_position) of the checkpoint last written
+        self.failing: set[str] = set()  # the files whose last write failed: each is told once, until it works again
+        self.pending: list[ev.Event] = []  # what the writes have to tell (failures, checkpoints), in order
+
+    def events(self) -> Iterator[ev.Event]:
+        record = {ev.Start: self.on_start, ev.Epoch: self.on_epoch, ev.Sample: self.on_sample,
+                  ev.Finished: self.on_finished}
+        try:
+            for event in self.trainer.run():
+                if not isinstance(event, ev.Progress):
+                    self.remake_folder()
+                yield from record.get(type(event), self.passed_on)(event)
+                if self.trainer.control.take_save_request():
+                    self.checkpoint(force=True)
+                    yield from self.told()
+        except BaseException:
+            # Out of memory, a bug, Ctrl-C twice: keep the last completed epoch before giving up.
+            if self.run.path.exists():
+                self.checkpoint()
+            raise
+
+    def on_start(self, event: ev.Start) -> Iterator[ev.Event]:
+        """The folder made and config.json written; a resumed run's records cut back to where it resumes."""
+        self.started = True
+        event.run_dir = str(self.run.path)
+        if self.resumed:
+            self.run.truncate_metrics(event.start_epoch)
+            self.saved_at = _position(self.trainer.checkpoint_state())
+            _forget_best_after(self.run, event.start_epoch)
+        try:
+            self.run.make()
+        except OSError as exc:  # nothing has trained yet: the folder given is the problem
+            raise TrainingInputError(folder_problem(self.run.path, exc)) from None
+        self.write(lambda: self.run.create(self.trainer.config.to_dict()), "config.json")
+        yield from self.told()
+        yield event
+
+    def on_epoch(self, event: ev.Epoch) -> Iterator[ev.Event]:
+        """Its metrics line, best.pt at a new best, and a checkpoint when one is due."""
+        record = {k: v for k, v in event.to_dict().items() if k not in ("event", "memory")}
+        wrote = self.write(lambda: self.run.append_metrics(record), "metrics.jsonl")
+        yield from self.told()
+        yield event
+        if event.best_epoch == event.epoch:  # the snapshot of this epoch is the best so far
+            wrote = self.save(self.trainer.checkpoint_state(), self.run.best_path) or wrote
+        # an epoch --max-time cut is kept at once: the closing samples come before the end's checkpoint
+        if event.epoch % self.trainer.config.checkpoint_every == 0 or event.batch != event.batches:
+            wrote = self.checkpoint() or wrote
+        yield from self.told()
+        if not wrote:  # a whole epoch and not a byte kept: training on would be for nothing
+            self.trainer.control.request_stop(Outcome.UNWRITABLE)
+
+    def on_sample(self, event: ev.Sample) -> Iterator[ev.Event]:
+        """A sample goes to samples.txt, on demand too (ctrl+g, rnn-tui control sample)."""
+        note = f"on demand (t={event.temperature:g})" if event.on_demand else ""
+        self.write(lambda: self.run.append_sample(event.epoch, event.text, note), "samples.txt")
+        yield from self.told()
+        yield event
+
+    def on_finished(self, event: ev.Finished) -> Iterator[ev.Event]:
+        """The closing samples and the last checkpoint, then the end, which names what was kept."""
+        for sample in event.samples:
+            self.write(lambda: self.run.append_sample(event.epoch, sample["text"], "final"), "samples.txt")
+        self.checkpoint()
+        yield from self.told()
+        event.run_dir = str(self.run.path)
+        event.checkpoint = str(self.run.checkpoint_path) if self.run.checkpoint_path.exists() else None
+        event.best_checkpoint = str(self.run.best_path) if self.run.best_path.exists() else None
+        if self.trainer.control.stop_reason == Outcome.UNWRITABLE:
+            event.status, event.reason = Outcome.UNWRITABLE, f"nothing could be written to {self.run.path} for a whole epoch"
+        yield event
+
+    def passed_on(self, event: ev.Event) -> Iterator[ev.Event]:
+        yield from self.told()
+        yield event
+
+    def told(self) -> Iterator[ev.Event]:
+        """What the writes since the last call have to tell."""
+        pending, self.pending = self.pending, []
+        yield from pending
+
+    def write(self, write, name: str) -> bool:
+        """One write of the run folder; False (told once) when it fails."""
         try:
             write()
         except (OSError, RuntimeError) as exc:  # torch.save says RuntimeError when the disk fills mid-write
-            if name not in failing:
-                failing.add(name)
-                yield ev.WriteFailed(path=str(run.path / name), error=_reason(exc))
+            if name not in self.failing:
+                self.failing.add(name)
+                self.pending.append(ev.WriteFailed(path=str(self.run.path / name), error=_reason(exc)))
             return False
-        failing.discard(name)
+        self.failing.discard(name)
         return True
 
-    def folder_back() -> Iterator[ev.Event]:
-        """A run folder deleted while the run trains is made again: what comes next is kept."""
-        if run.path.is_dir() or not started:
-            return
-        try:
-            run.create(trainer.config.to_dict())
-        except OSError:
-            return  # the write that follows fails, and says why
-        yield ev.WriteFailed(path=str(run.path), error="the folder was deleted while the run trained: made again; "
-                                                       "its files until then and its control socket are gone")
-
-    def checkpoint(force: bool = False) -> Iterator[ev.Event]:
-        nonlocal saved_at
-        state = trainer.checkpoint_state()
-        if state is None or (_position(state) == saved_at and not force):
-            return
-        if (yield from save(state, run.checkpoint_path)):
-            saved_at = _position(state)
-            yield ev.Checkpoint(epoch=state["epoch"], path=str(run.checkpoint_path), batch=saved_at[1])
-
-    def save(state: dict, path) -> Iterator[ev.Event]:
+    def save(self, state: dict, path) -> bool:
         try:
             save_checkpoint(state, path)
         except (OSError, RuntimeError) as exc:
             # Reported, not fatal: the previous checkpoint is intact and training goes on.
-            yield ev.Checkpoint(epoch=state["epoch"], path=str(path), ok=False, error=_reason(exc))
+            self.pending.append(ev.Checkpoint(epoch=state["epoch"], path=str(path), ok=False, error=_reason(exc)))
             return False
         return True
 
-    events = trainer.run()
-    started = False
-    try:
-        for event in events:
-            if not isinstance(event, ev.Progress):
-                yield from folder_back()
-            if isinstance(event, ev.Start):
-                started = True
-                event.run_dir = str(run.path)
-                if resumed:
-                    run.truncate_metrics(event.start_epoch)
-                    saved_at = _position(trainer.checkpoint_state())
-                    _forget_best_after(run, event.start_epoch)
-                try:
-                    run.make()
-                except OSError as exc:  # nothing has trained yet: the folder given is the problem
-                    raise TrainingInputError(folder_problem(run.path, exc)) from None
-                yield from keep(lambda: run.create(trainer.config.to_dict()), "config.json")
-                yield event
-            elif isinstance(event, ev.Epoch):
-                record = {k: v for k, v in event.to_dict().items() if k not in ("event", "memory")}
-                wrote = yield from keep(lambda: run.append_metrics(record), "metrics.jsonl")
-                yield event
-                if event.best_epoch == event.epoch:  # the snapshot of this epoch is the best so far
-                    wrote = (yield from save(trainer.checkpoint_state(), run.best_path)) or wrote
-                # an epoch --max-time cut is kept at once: the closing samples come before the end's checkpoint
-                if event.epoch % every == 0 or event.batch != event.batches:
-                    before = saved_at
-                    yield from checkpoint()
-                    wrote = wrote or saved_at != before
-                if not wrote:  # a whole epoch and not a byte kept: training on would be for nothing
-                    trainer.control.request_stop(UNWRITABLE)
-            elif isinstance(event, ev.Sample):  # on demand too (ctrl+g, rnn-tui control sample): kept with the rest
-                note = f"on demand (t={event.temperature:g})" if event.on_demand else ""
-                yield from keep(lambda: run.append_sample(event.epoch, event.text, note), "samples.txt")
-                yield event
-            elif isinstance(event, ev.Finished):
-                for sample in event.samples:
-                    yield from keep(lambda: run.append_sample(event.epoch, sample["text"], "final"), "samples.txt")
-                yield from checkpoint()
-                event.run_dir = str(run.path)
-                event.checkpoint = str(run.checkpoint_path) if run.checkpoint_path.exists() else None
-                event.best_checkpoint = str(run.best_path) if run.best_path.exists() else None
-                if trainer.control.stop_reason == UNWRITABLE:
-                    event.status, event.reason = "unwritable", f"nothing could be written to {run.path} for a whole epoch"
-                yield event
-            else:
-                yield event
-            if trainer.control.take_save_request():
-                yield from checkpoint(force=True)
-    except BaseException:
-        # Out of memory, a bug, Ctrl-C twice: keep the last completed epoch before giving up.
-        if run.path.exists():
-            for _ in checkpoint():
-                pass
-        raise
+    def checkpoint(self, force: bool = False) -> bool:
+        """The trainer's snapshot to checkpoint.pt, unless it is already there; True when written."""
+        state = self.trainer.checkpoint_state()
+        if state is None or (_position(state) == self.saved_at and not force):
+            return False
+        if not self.save(state, self.run.checkpoint_path):
+            return False
+        self.saved_at = _position(state)
+        self.pending.append(ev.Checkpoint(epoch=state["epoch"], path=str(self.run.checkpoint_path),
+                                          batch=self.saved_at[1]))
+        return True
+
+    def remake_folder(self) -> None:
+        """A run folder deleted while the run trains is made again: what comes next is kept."""
+        if self.run.path.is_dir() or not self.started:
+            return
+        try:
+            self.run.create(self.trainer.config.to_dict())
+        except OSError:
+            return  # the write that follows fails, and says why
+        self.pending.append(ev.WriteFailed(
+            path=str(self.run.path), error="the folder was deleted while the run trained: made again; "
+                                           "its files until then and its control socket are gone"))
 
 
 def _position(state: dict) -> tuple[int, int]:

@@ -8,10 +8,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .clipping import grad_clipping
-from .config import TrainConfig
-from .device import autocast
-from .distributed import World
+from rnn_tui.engine.clipping import grad_clipping
+from rnn_tui.engine.config import TrainConfig
+from rnn_tui.engine.device import autocast
+from rnn_tui.engine.distributed import World
 
 
 def train_minibatch(model, optimizer, X: torch.Tensor, Y: torch.Tensor, state, params, clip: float,

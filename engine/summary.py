@@ -14,11 +14,12 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .run_index import known_run_folders, unregister
-from .config import TrainConfig
-from .runs import RunDir
-from .schema import Damaged, MetricsLine, RunStatus, conform
-from .watch import is_run_folder, run_info
+from rnn_tui.engine.run_index import known_run_folders, unregister
+from rnn_tui.engine.config import TrainConfig
+from rnn_tui.engine.phases import RunState
+from rnn_tui.engine.runs import RunDir
+from rnn_tui.engine.schema import Damaged, MetricsLine, RunStatus, conform
+from rnn_tui.engine.watch import is_run_folder, run_info
 
 # what `rnn-tui runs --sort` takes, and the summary field each one sorts by
 SORT_KEYS = {"started": "started_at", "name": "name", "status": "status", "model": "model",
@@ -104,7 +105,7 @@ def delete_run(path: str | os.PathLike) -> None:
     """Remove a run folder; ValueError, for the user, if it is live or not a run folder."""
     if not is_run_folder(path):
         raise ValueError(f"{path} is not a run folder: not deleted")
-    if run_info(path).state == "live":
+    if run_info(path).state == RunState.LIVE:
         raise ValueError(f"{Path(path).name} is training: stop it first")
     shutil.rmtree(path)
     unregister(path)

@@ -23,9 +23,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputProblem
-from .runs import SWEEP_MARKER, folder_problem, runs_root
-from .sweep_space import Param, parse_param
+from rnn_tui.engine.errors import InputProblem
+from rnn_tui.engine.runs import SWEEP_MARKER, folder_problem, runs_root
+from rnn_tui.engine.sweep_space import Param, parse_param
 
 JOURNAL_FILE = "study.journal"
 PRUNERS = ("median", "hyperband", "none")  # and threshold:X, pruning a trial whose loss is above X nats

@@ -15,8 +15,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from .config import TrainConfig
-from .errors import InputProblem
+from rnn_tui.engine.config import TrainConfig
+from rnn_tui.engine.errors import InputProblem
 
 KINDS = ("uniform", "loguniform", "int", "intlog", "choice")
 NOT_SEARCHED = ("run_dir", "device", "nproc", "resume")  # where a trial runs is the sweep's, not the search's

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import psutil
 
-from . import events as ev
-from .control_socket import RunNotLive, send_command
-from .launch import option_arguments, rnn_tui_command
-from .runs import folder_problem
-from .sweep import HEARTBEAT_S, SweepPlan, load_optuna
-from .watch import process_alive
+from rnn_tui.engine import events as ev
+from rnn_tui.engine.control_socket import RunNotLive, send_command
+from rnn_tui.engine.launch import option_arguments, rnn_tui_command
+from rnn_tui.engine.runs import folder_problem
+from rnn_tui.engine.sweep import HEARTBEAT_S, SweepPlan, load_optuna
+from rnn_tui.engine.watch import process_alive
 
 
 @dataclass

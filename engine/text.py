@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from .config import PREPROCESS_MODES, TOKEN_KINDS
+from rnn_tui.engine.config import PREPROCESS_MODES, TOKEN_KINDS
 
 _NON_LETTERS = re.compile(r"[^A-Za-z]+")
 

@@ -20,21 +20,22 @@ from collections.abc import Iterator
 
 import torch
 
-from . import events as ev
-from .allocator import keep_freed_memory
-from .config import TrainConfig
-from .control import TrainControl
-from .distributed import DataParallelLoss, World
-from .device import autocast_problem, device_name, memory_stats, resolve_device, synchronize
-from .errors import InputProblem
-from .generation import predict
-from .kernels import describe as describe_kernels, problem as kernels_problem
-from .models import detach_state, model_for
-from .samplers import make_batches, min_tokens_for, split_train_val
-from .schedule import format_duration, learning_rate, planned_steps
-from .steps import evaluate_loss, evaluate_windows, make_optimizer, train_minibatch
-from .text import tokenize, tokenize_prefix
-from .vocab import Vocab
+from rnn_tui.engine import events as ev
+from rnn_tui.engine.allocator import keep_freed_memory
+from rnn_tui.engine.config import TrainConfig
+from rnn_tui.engine.control import TrainControl
+from rnn_tui.engine.distributed import DataParallelLoss, World
+from rnn_tui.engine.device import autocast_problem, device_name, memory_stats, resolve_device, synchronize
+from rnn_tui.engine.errors import InputProblem
+from rnn_tui.engine.generation import predict
+from rnn_tui.engine.kernels import describe as describe_kernels, problem as kernels_problem
+from rnn_tui.engine.models import detach_state, model_for
+from rnn_tui.engine.phases import Outcome
+from rnn_tui.engine.samplers import make_batches, min_tokens_for, split_train_val
+from rnn_tui.engine.schedule import format_duration, learning_rate, planned_steps
+from rnn_tui.engine.steps import evaluate_loss, evaluate_windows, make_optimizer, train_minibatch
+from rnn_tui.engine.text import tokenize, tokenize_prefix
+from rnn_tui.engine.vocab import Vocab
 
 
 MAX_LOSS = 700.0  # nats: exp() of more overflows float64, so the perplexity of such a model is no number
@@ -189,7 +190,7 @@ class Trainer:
         self._plan(self.start_epoch * self.batches_per_epoch + (self.underway or {}).get("batch", 0),
                    self.elapsed_before)
         last = self.history[-1] if self.history else {}
-        status, reason, epoch, cut_batch = "completed", None, self.start_epoch, 0
+        status, reason, epoch, cut_batch = Outcome.COMPLETED, None, self.start_epoch, 0
         for epoch in range(self.start_epoch + 1, cfg.epochs + 1):
             outcome = yield from self._train_epoch(epoch)
             if outcome is None:
@@ -205,7 +206,7 @@ class Trainer:
                 restored = self.snapshot["epoch"]
                 self._restore(self.snapshot)
                 yield ev.Diverged(epoch=epoch, loss=loss, restored_epoch=restored)
-                status, epoch = "diverged", restored
+                status, epoch = Outcome.DIVERGED, restored
                 break
             if val_loss is not None and val_loss < self.best.get("val_loss", math.inf):
                 self.best = {"epoch": epoch, "val_loss": val_loss}
@@ -223,7 +224,7 @@ class Trainer:
             self.snapshot = self._capture(epoch - 1 if underway else epoch, elapsed, underway)
             yield epoch_event
             if underway is not None:  # the checkpoint holds epoch - 1 and this one's minibatches so far
-                status, epoch, cut_batch = "time-up", epoch - 1, underway["batch"]
+                status, epoch, cut_batch = Outcome.TIME_UP, epoch - 1, underway["batch"]
                 reason = (f"--max-time {format_duration(cfg.max_time)} spent at minibatch {underway['batch']} of "
                           f"{self.batches_per_epoch} of epoch {epoch + 1}")
                 break
@@ -233,10 +234,10 @@ class Trainer:
                 status = self._stop_status()
                 break
             if time_up and epoch < cfg.epochs:
-                status, reason = "time-up", f"--max-time {format_duration(cfg.max_time)} spent after epoch {epoch}"
+                status, reason = Outcome.TIME_UP, f"--max-time {format_duration(cfg.max_time)} spent after epoch {epoch}"
                 break
             if cfg.patience and val_loss is not None and epoch - self.best["epoch"] >= cfg.patience:
-                status = "early-stopped"
+                status = Outcome.EARLY_STOPPED
                 reason = (f"no better validation loss for {cfg.patience} epochs "
                           f"(best {self.best['val_loss']:.4f} at epoch {self.best['epoch']})")
                 break
@@ -247,16 +248,17 @@ class Trainer:
             samples = [{"prefix": p, "text": self._predict(p, cfg.sample_length)}
                        for p in _closing_prefixes(cfg.prefix)
                        if tokenize_prefix(p, cfg.preprocess or "raw", cfg.tokens)]  # "... !!!": not "!!!"
-        if status == "interrupted":
+        if status == Outcome.INTERRUPTED:
             reason = self.control.stop_reason
         yield ev.Finished(status=status, epoch=epoch, train_perplexity=last.get("train_perplexity"),
                           val_perplexity=last.get("val_perplexity"), tokens_per_sec=last.get("tokens_per_sec"),
                           device=str(self.device), elapsed_s=self.elapsed(), samples=samples, reason=reason,
                           best_epoch=self.best.get("epoch"), best_val_loss=self.best.get("val_loss"), batch=cut_batch)
 
-    def _stop_status(self) -> str:
+    def _stop_status(self) -> Outcome:
         """stopped (a user), pruned (a sweep), or interrupted (a signal)."""
-        return self.control.stop_reason if self.control.stop_reason in ("stopped", "pruned") else "interrupted"
+        reason = self.control.stop_reason
+        return Outcome(reason) if reason in (Outcome.STOPPED, Outcome.PRUNED) else Outcome.INTERRUPTED
 
     def elapsed(self) -> float:
         """Seconds this run has trained and validated, over all its processes; pauses do not count."""

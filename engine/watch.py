@@ -19,16 +19,17 @@ from pathlib import Path
 
 import psutil
 
-from . import events as ev
-from .run_index import known_run_folders
-from .runs import RunDir
+from rnn_tui.engine import events as ev
+from rnn_tui.engine.phases import Phase, RunState
+from rnn_tui.engine.run_index import known_run_folders
+from rnn_tui.engine.runs import RunDir
 
 
 @dataclass
 class RunInfo:
     """What a run folder says of its run."""
     path: Path
-    state: str                    # live | finished | gone
+    state: RunState
     status: dict = field(default_factory=dict)  # status.json as last written ({} for a run from before it)
 
     @property
@@ -62,12 +63,12 @@ def process_alive(status: dict) -> bool:
 def run_info(path: str | os.PathLike) -> RunInfo:
     run = RunDir(path)
     status = run.read_status() or {}
-    if status.get("state") == "finished":
-        state = "finished"
+    if status.get("state") == Phase.FINISHED:
+        state = RunState.FINISHED
     elif status and process_alive(status):
-        state = "live"
+        state = RunState.LIVE
     else:
-        state = "gone"
+        state = RunState.GONE
     return RunInfo(run.path, state, status)
 
 
@@ -93,7 +94,7 @@ def _started(info: RunInfo) -> float:
 
 
 def latest_live_run(root: str | os.PathLike | None = None) -> RunInfo | None:
-    return next((info for info in find_runs(root) if info.state == "live"), None)
+    return next((info for info in find_runs(root) if info.state == RunState.LIVE), None)
 
 
 class EventTail:

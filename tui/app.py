@@ -22,23 +22,24 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 from textual.worker import get_current_worker
 
-from ..engine.config import RESUME_OVERRIDES, TrainConfig
-from ..engine.errors import InputProblem
-from ..engine.launch import LaunchError
-from ..engine.runs import RunDir
-from ..engine.watch import RunWatch, process_alive, run_info
+from rnn_tui.engine.config import RESUME_OVERRIDES, TrainConfig
+from rnn_tui.engine.errors import InputProblem
+from rnn_tui.engine.launch import LaunchError
+from rnn_tui.engine.phases import RunState
+from rnn_tui.engine.runs import RunDir
+from rnn_tui.engine.watch import RunWatch, process_alive, run_info
 
-from .messages import GeneratedText, LaunchFailed, RunEnded, RunHistory, RunLaunched, TrainingEvent
-from .run_link import RunLink, start_run, stream_generation
-from .run_view import RunView
-from .runs_screen import RunsScreen
-from .screens import HelpScreen, NextRun, QuitWhileTraining
-from .widgets.config_form import ConfigForm
-from .widgets.device_status import DeviceStatus
-from .widgets.event_log import EventLog
-from .widgets.generation_pane import GenerationPane
-from .widgets.perplexity_chart import PerplexityChart
-from .widgets.progress_panel import ProgressPanel
+from rnn_tui.tui.messages import GeneratedText, LaunchFailed, RunEnded, RunHistory, RunLaunched, TrainingEvent
+from rnn_tui.tui.run_link import RunLink, start_run, stream_generation
+from rnn_tui.tui.run_view import RunView
+from rnn_tui.tui.runs_screen import RunsScreen
+from rnn_tui.tui.screens import HelpScreen, NextRun, QuitWhileTraining
+from rnn_tui.tui.widgets.config_form import ConfigForm
+from rnn_tui.tui.widgets.device_status import DeviceStatus
+from rnn_tui.tui.widgets.event_log import EventLog
+from rnn_tui.tui.widgets.generation_pane import GenerationPane
+from rnn_tui.tui.widgets.perplexity_chart import PerplexityChart
+from rnn_tui.tui.widgets.progress_panel import ProgressPanel
 
 
 class RnnTuiApp(RunView, App):
@@ -273,7 +274,7 @@ class RnnTuiApp(RunView, App):
 
     def _force_quit(self) -> None:
         info = run_info(self.link.path)
-        if info.state == "live" and info.on_this_host:
+        if info.state == RunState.LIVE and info.on_this_host:
             os.kill(info.pid, signal.SIGTERM)  # the trainer still checkpoints on its way out
         self.exit()
 
@@ -331,8 +332,8 @@ class RnnTuiApp(RunView, App):
             info = watch.info()  # before the events: a run's last events are read before its end is told
             for event in watch.poll():
                 self.post_message(TrainingEvent(event))
-            closing = info.state == "finished" and info.on_this_host and process_alive(info.status)
-            if info.state != "live" and not closing:
+            closing = info.state == RunState.FINISHED and info.on_this_host and process_alive(info.status)
+            if info.state != RunState.LIVE and not closing:
                 self.post_message(RunEnded(info))
                 return
             link.reap()

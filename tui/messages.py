@@ -5,10 +5,10 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from ..engine import events as ev
-from ..engine.watch import RunInfo
+from rnn_tui.engine import events as ev
+from rnn_tui.engine.watch import RunInfo
 
-from .run_link import RunLink
+from rnn_tui.tui.run_link import RunLink
 
 
 @dataclass

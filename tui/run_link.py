@@ -11,9 +11,9 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from ..engine.config import RESUME_OVERRIDES, TrainConfig
-from ..engine.control_socket import RunNotLive, send_command
-from ..engine.launch import DetachedRun, launch_training, rnn_tui_command
+from rnn_tui.engine.config import RESUME_OVERRIDES, TrainConfig
+from rnn_tui.engine.control_socket import RunNotLive, send_command
+from rnn_tui.engine.launch import DetachedRun, launch_training, rnn_tui_command
 
 
 def start_run(config: TrainConfig, resume: str | None = None) -> DetachedRun:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 import time
 
-from ..engine.summary import RunSummary
-from .formatting import NA, format_number, format_size
+from rnn_tui.engine.summary import RunSummary
+from rnn_tui.tui.formatting import NA, format_number, format_size
 
 MARKERS = ["*", "+", "x", "o", "#", "@", "%", "&"]  # one per run where colour is not to be used
 

@@ -11,19 +11,22 @@ import time
 
 from rich.text import Text
 
-from ..engine import events as ev
-from ..engine.config import TrainConfig
-from ..engine.runs import RunDir
-from ..engine.watch import epoch_points
+from rnn_tui.engine import events as ev
+from rnn_tui.engine.config import TrainConfig
+from rnn_tui.engine.phases import Outcome, RunState
+from rnn_tui.engine.runs import RunDir
+from rnn_tui.engine.watch import epoch_points
 
-from .formatting import format_checkpoint, format_epoch
-from .messages import RunEnded, RunHistory, TrainingEvent
-from .widgets.config_form import ConfigForm
-from .widgets.device_status import DeviceStatus
-from .widgets.event_log import EventLog
-from .widgets.generation_pane import GenerationPane
-from .widgets.perplexity_chart import PerplexityChart
-from .widgets.progress_panel import ProgressPanel
+from rnn_tui.tui.event_text import (best_text, checkpoint_text, diverged_text, ended_text, epoch_text, pause_text,
+                                    write_failed_text)
+from rnn_tui.tui.formatting import format_checkpoint
+from rnn_tui.tui.messages import RunEnded, RunHistory, TrainingEvent
+from rnn_tui.tui.widgets.config_form import ConfigForm
+from rnn_tui.tui.widgets.device_status import DeviceStatus
+from rnn_tui.tui.widgets.event_log import EventLog
+from rnn_tui.tui.widgets.generation_pane import GenerationPane
+from rnn_tui.tui.widgets.perplexity_chart import PerplexityChart
+from rnn_tui.tui.widgets.progress_panel import ProgressPanel
 
 
 MAX_SHOWN_LOSS = 700.0  # nats: the exp of more overflows (the trainer ends such a run as diverged)
@@ -51,7 +54,7 @@ class RunView:
                 self.run_finished = self.training_paused = False  # resumed: what ended before goes on
             else:
                 self.show_event(event, replay=True)
-        if info.state == "live":
+        if info.state == RunState.LIVE:
             self.query_one(ConfigForm).set_enabled(False)
             if info.on_this_host:
                 self.query_one(DeviceStatus).track(info.pid)
@@ -59,7 +62,7 @@ class RunView:
                 self.query_one(ProgressPanel).set_status("starting…")
         self.refresh_bindings()
         if self.attach_path:
-            told = {"live": "live", "finished": f"finished, {info.outcome}", "gone": "gone"}[info.state]
+            told = f"finished, {info.outcome}" if info.state == RunState.FINISHED else info.state
             self.log_event(f"attached ({told}): {len(points)} epochs so far, in {info.path}")
 
     def on_run_ended(self, message: RunEnded) -> None:
@@ -68,7 +71,7 @@ class RunView:
         self.query_one(ConfigForm).set_enabled(True)
         self.query_one(DeviceStatus).track(None)
         self.refresh_bindings()
-        if info.state == "gone":
+        if info.state == RunState.GONE:
             then = (f"ctrl+r resumes from its last checkpoint, epoch {self.checkpoint_epoch}"
                     if self.checkpoint_epoch else "it left no checkpoint to resume")
             text = f"gone: its process ended without finishing (killed, or the machine restarted); {then}"
@@ -106,12 +109,7 @@ class RunView:
                 progress.show_progress(epoch=event.epoch, epochs=event.epochs, batch=None,  # the whole epoch
                                        tokens_per_sec=event.tokens_per_sec, elapsed_s=event.elapsed_s,
                                        eta_s=event.eta_s, grad_norm=event.grad_norm, lr=event.lr, best_val=best)
-                val = (f", val {event.val_perplexity:.3f} ({event.val_loss:.3f} nats)"
-                       if event.val_loss is not None else "")
-                if event.val_loss_windows is not None:
-                    val += f", windows {event.val_loss_windows:.3f} nats"
-                self.log_event(f"{format_epoch(event.epoch, batch=event.batch, batches=event.batches)}: "
-                               f"perplexity {event.train_perplexity:.3f}{val}")
+                self.log_event(epoch_text(event))
             case ev.Sample():
                 title = f"epoch {event.epoch}" + (" (on demand)" if event.on_demand else "")
                 self.query_one(GenerationPane).add_sample(title, event.text)
@@ -119,7 +117,7 @@ class RunView:
                 self.training_paused = isinstance(event, ev.Paused)
                 self.refresh_bindings()
                 progress.show_progress(epoch=event.epoch, batch=event.batch)  # where it waits, if no progress told it
-                where = f"{event.event} at epoch {event.epoch}, minibatch {event.batch}"
+                where = pause_text(event)
                 self.log_event(where)
                 progress.set_status(f"{where}: ctrl+t resumes" if self.training_paused else self.training_status)
             case ev.Checkpoint():  # written every epoch: logged when asked for (ctrl+s) or when it fails
@@ -128,15 +126,13 @@ class RunView:
                 if self.save_requested or not event.ok:
                     self.save_requested = False
                     if event.ok:
-                        self.log_event(f"checkpoint of {format_checkpoint(event.epoch, event.batch)} in {event.path}")
+                        self.log_event(checkpoint_text(event))
                     else:
-                        self.warn(f"checkpoint of {format_checkpoint(event.epoch, event.batch)} FAILED: {event.error} "
-                                  f"in {event.path}", replay)
+                        self.warn(checkpoint_text(event), replay)
             case ev.WriteFailed():
-                self.warn(f"cannot write {event.path} ({event.error}); training goes on", replay)
+                self.warn(write_failed_text(event), replay)
             case ev.Diverged():
-                self.warn(f"diverged at epoch {event.epoch} (loss {event.loss}); "
-                          f"kept epoch {event.restored_epoch}'s weights", replay)
+                self.warn(diverged_text(event), replay)
             case ev.Finished():
                 self.run_finished = True
                 self.training_paused = False
@@ -148,13 +144,12 @@ class RunView:
                 # inside the one a stop cut short
                 progress.show_progress(epoch=event.epoch + 1 if event.batch else event.epoch,
                                        batch=event.batch or None, elapsed_s=event.elapsed_s, eta_s=None)
-                if event.status in ("early-stopped", "time-up"):
-                    self.log_event(f"{event.status}: {event.reason}")
-                elif event.status == "unwritable":
-                    self.warn(f"{event.status}: {event.reason}", replay)
-                if event.best_epoch is not None:
-                    self.log_event(f"best: epoch {event.best_epoch}, val loss {event.best_val_loss:.4f} nats"
-                                   + (f" in {event.best_checkpoint}" if event.best_checkpoint else ""))
+                if event.status == Outcome.UNWRITABLE:
+                    self.warn(ended_text(event), replay)
+                elif ended_text(event):
+                    self.log_event(ended_text(event))
+                if best_text(event):
+                    self.log_event(best_text(event))
                 for sample in event.samples:
                     self.query_one(GenerationPane).add_sample(f"final: {sample['prefix']}", sample["text"])
                 if event.checkpoint:

@@ -16,11 +16,12 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label
 
-from ..engine.summary import RunSummary, compare_runs, delete_run, summarize_all, write_note
-from .formatting import NA
-from .run_table import RUNS_HEADER, runs_row
-from .screens import ConfirmDelete, NoteScreen
-from .widgets.compare_chart import CompareChart
+from rnn_tui.engine.phases import RunState
+from rnn_tui.engine.summary import RunSummary, compare_runs, delete_run, summarize_all, write_note
+from rnn_tui.tui.formatting import NA
+from rnn_tui.tui.run_table import RUNS_HEADER, runs_row
+from rnn_tui.tui.screens import ConfirmDelete, NoteScreen
+from rnn_tui.tui.widgets.compare_chart import CompareChart
 
 REFRESH_S = 2.0
 SORTS = ["started", "name", "status", "model", "epochs", "val", "train", "speed", "size"]
@@ -146,13 +147,13 @@ class RunsScreen(Screen):
         self.dismiss(summary.path)  # the dashboard opens it
 
     def action_sweep(self) -> None:
-        from ..engine.runs import SWEEP_MARKER
+        from rnn_tui.engine.runs import SWEEP_MARKER
         path = self.current_path()
         folder = path and Path(path).parent
         if not folder or not (folder / SWEEP_MARKER).is_file():
             self.notify("this run is not a sweep's trial (rnn-tui sweep)", severity="warning")
             return
-        from .sweep_screen import SweepScreen
+        from rnn_tui.tui.sweep_screen import SweepScreen
         self.app.push_screen(SweepScreen(folder), lambda run: run and self.dismiss(run))
 
     def action_note(self) -> None:
@@ -170,7 +171,7 @@ class RunsScreen(Screen):
         summary = self.summary(self.current_path())
         if summary is None:
             return
-        if summary.status == "live":
+        if summary.status == RunState.LIVE:
             self.notify(f"{summary.name} is training: stop it before deleting it", severity="error", markup=False)
             return
 

@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Label, Static
 
-from .formatting import format_size
+from rnn_tui.tui.formatting import format_size
 
 
 def key_map(app: type[App]) -> list[tuple[str, str]]:

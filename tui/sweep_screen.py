@@ -14,8 +14,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label
 from textual_plotext import PlotextPlot
 
-from ..engine.runs import RunDir
-from .formatting import NA, format_number, format_seconds, format_value
+from rnn_tui.engine.runs import RunDir
+from rnn_tui.tui.formatting import NA, format_number, format_seconds, format_value
 
 REFRESH_S = 2.0
 
@@ -48,7 +48,7 @@ class SweepScreen(Screen):
 
     @work(thread=True, exclusive=True, group="sweep")
     def refresh_report(self) -> None:
-        from ..engine.sweep import read_sweep
+        from rnn_tui.engine.sweep import read_sweep
         try:
             report = read_sweep(self.folder)
         except ValueError as exc:  # not a study on this box (a database's), or damaged

@@ -14,15 +14,15 @@ from typing import NamedTuple
 
 import torch
 
-from ..device import synchronize
-from ..generation import generate_indices
-from ..kernels import stepper_for
-from ..models import build_model, detach_state
-from ..samplers import seq_data_iter_sequential
-from ..text import tokenize
-from ..steps import train_minibatch
-from ..vocab import Vocab
-from .timing_process import RNN_TUI, TEXTBOOK
+from rnn_tui.engine.device import synchronize
+from rnn_tui.engine.generation import generate_indices
+from rnn_tui.engine.kernels import stepper_for
+from rnn_tui.engine.models import build_model, detach_state
+from rnn_tui.engine.samplers import seq_data_iter_sequential
+from rnn_tui.engine.text import tokenize
+from rnn_tui.engine.steps import train_minibatch
+from rnn_tui.engine.vocab import Vocab
+from rnn_tui.engine.bench.timing_process import RNN_TUI, TEXTBOOK
 
 
 @dataclass

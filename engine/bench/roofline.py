@@ -9,9 +9,9 @@ import sys
 import torch
 from torch.utils import benchmark
 
-from .. import kernels
-from ..kernels import onednn
-from .paths import Workload
+from rnn_tui.engine import kernels
+from rnn_tui.engine.kernels import onednn
+from rnn_tui.engine.bench.paths import Workload
 
 
 def _gflops(product, m: int, k: int, n: int) -> float:

@@ -13,15 +13,15 @@ import tempfile
 
 import torch
 
-from ...corpora import load_corpus
-from .. import kernels as kernel_choice
-from ..cpu import describe_cpu
-from ..device import autocast_problem
-from ..launch import python_command
-from ..models import build_model
-from .paths import PATHS, Workload, generation_chars_per_sec, make_workload, train_tokens_per_sec
-from .roofline import c_recurrence_gflops, flops_per_token, matmul_gflops, packed_matmul_gflops, peak_rss_mib
-from .timing_process import TimingProcess
+from rnn_tui.corpora import load_corpus
+from rnn_tui.engine import kernels as kernel_choice
+from rnn_tui.engine.cpu import describe_cpu
+from rnn_tui.engine.device import autocast_problem
+from rnn_tui.engine.launch import python_command
+from rnn_tui.engine.models import build_model
+from rnn_tui.engine.bench.paths import PATHS, Workload, generation_chars_per_sec, make_workload, train_tokens_per_sec
+from rnn_tui.engine.bench.roofline import c_recurrence_gflops, flops_per_token, matmul_gflops, packed_matmul_gflops, peak_rss_mib
+from rnn_tui.engine.bench.timing_process import TimingProcess
 
 D2L = "d2l: timemachine, 10k tokens, hidden 512"
 TANG = "large vocab: tang poems, raw, hidden 256"

@@ -14,7 +14,7 @@ import signal
 import traceback
 from collections.abc import Callable
 
-from ..allocator import keep_freed_memory
+from rnn_tui.engine.allocator import keep_freed_memory
 
 TEXTBOOK = "textbook"  # glibc's malloc as it comes, as d2l's notebook runs
 RNN_TUI = "rnn-tui"    # freed memory kept, as rnn-tui's trainer runs

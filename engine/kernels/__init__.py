@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import torch
 
-from ..config import KERNELS
-from . import onednn
-from .head import linear_cross_entropy
-from .recurrence import ONEDNN_STEPS, TORCH_STEPS, StepKernels, rnn_recurrence, rnn_recurrence_onehot
-from .stepper import RNNStepper
+from rnn_tui.engine.config import KERNELS
+from rnn_tui.engine.kernels import onednn
+from rnn_tui.engine.kernels.head import linear_cross_entropy
+from rnn_tui.engine.kernels.recurrence import ONEDNN_STEPS, TORCH_STEPS, StepKernels, rnn_recurrence, rnn_recurrence_onehot
+from rnn_tui.engine.kernels.stepper import RNNStepper
 
 try:
-    from . import native
+    from rnn_tui.engine.kernels import native
 except ImportError:  # not built (no C compiler with OpenMP at install), or its folder removed: torch kernels
     native = None
 C_STEPS = StepKernels("C", native.forward_steps, native.backward_steps) if native is not None else None

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from . import onednn
+from rnn_tui.engine.kernels import onednn
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ Their fast paths' kernels are in ``engine/kernels``; the models name the computa
 """
 from __future__ import annotations
 
-from ..config import MODEL_NAMES
-from .concise import INPUTS, RNNModel
-from .scratch import ACTIVATIONS, PATHS, RNNModelScratch
+from rnn_tui.engine.config import MODEL_NAMES
+from rnn_tui.engine.models.concise import INPUTS, RNNModel
+from rnn_tui.engine.models.scratch import ACTIVATIONS, PATHS, RNNModelScratch
 
 
 def build_model(name: str, vocab_size: int, num_hiddens: int, num_layers: int = 1,

@@ -5,8 +5,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import INPUT_KINDS as INPUTS
-from ..kernels import linear_cross_entropy
+from rnn_tui.engine.config import INPUT_KINDS as INPUTS
+from rnn_tui.engine.kernels import linear_cross_entropy
 
 _LAYERS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 

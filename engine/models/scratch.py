@@ -19,8 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import ACTIVATIONS, KERNELS, SCRATCH_PATHS as PATHS
-from ..kernels import linear_cross_entropy, rnn_hidden_states
+from rnn_tui.engine.config import ACTIVATIONS, KERNELS, SCRATCH_PATHS as PATHS
+from rnn_tui.engine.kernels import linear_cross_entropy, rnn_hidden_states
 
 CELLS = ("rnn", "gru", "lstm")
 

@@ -12,13 +12,13 @@ import sys
 import click
 from click.core import ParameterSource
 
-from ...corpora import CorpusError
-from ...engine.control import COMMANDS
-from ...engine.errors import InputProblem
-from ...engine.summary import SORT_KEYS
+from rnn_tui.corpora import CorpusError
+from rnn_tui.engine.control import COMMANDS
+from rnn_tui.engine.errors import InputProblem
+from rnn_tui.engine.summary import SORT_KEYS
 
-from .stdout import guard_stdout, output_failure
-from .options import Duration, config_from_options, kernels_option, train_options, train_params
+from rnn_tui.tui.cli.stdout import guard_stdout, output_failure
+from rnn_tui.tui.cli.options import Duration, config_from_options, kernels_option, train_options, train_params
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -44,10 +44,10 @@ def cli(ctx: click.Context, start: bool, ascii_only: bool, attach_live: bool, **
     """
     if ctx.invoked_subcommand is not None:
         return
-    from ..app import run_dashboard
+    from rnn_tui.tui.app import run_dashboard
     live = None
     if attach_live:
-        from ...engine.watch import latest_live_run
+        from rnn_tui.engine.watch import latest_live_run
         live = latest_live_run()
     config = config_from_options(options, set(_given_by_user(ctx)))
     ctx.exit(run_dashboard(None if live else config, start=start and not live, ascii_only=ascii_only,
@@ -64,7 +64,7 @@ def cli(ctx: click.Context, start: bool, ascii_only: bool, attach_live: bool, **
 @click.pass_context
 def train(ctx: click.Context, as_json: bool, detach: bool, ready_fd: int | None, **options) -> None:
     """Train headless: a line per epoch, then d2l's `perplexity P, S tokens/sec on DEVICE`."""
-    from .headless import run_detached, run_train
+    from rnn_tui.tui.cli.headless import run_detached, run_train
     given = {name: value for name, value in _given_by_user(ctx).items() if name in options}
     config = config_from_options(options, set(given))
     if detach:
@@ -75,10 +75,10 @@ def train(ctx: click.Context, as_json: bool, detach: bool, ready_fd: int | None,
 def run_folder(run: str | None) -> str:
     """The run folder RUN names: a path, or a run's name under the runs root or in the index of this
     user's runs; without RUN, the newest live run. InputError, one line, when there is none."""
-    from .errors import InputError
-    from ...engine.run_index import index_dir, resolve_run
-    from ...engine.runs import runs_root
-    from ...engine.watch import latest_live_run
+    from rnn_tui.tui.cli.errors import InputError
+    from rnn_tui.engine.run_index import index_dir, resolve_run
+    from rnn_tui.engine.runs import runs_root
+    from rnn_tui.engine.watch import latest_live_run
     if run is None:
         live = latest_live_run()
         if live is None:
@@ -100,7 +100,7 @@ def attach(ctx: click.Context, run: str | None, ascii_only: bool) -> None:
 
     Without RUN: the newest live run, wherever it was started."""
     path = run_folder(run)
-    from ..app import run_dashboard
+    from rnn_tui.tui.app import run_dashboard
     ctx.exit(run_dashboard(None, ascii_only=ascii_only, attach=path))
 
 
@@ -112,7 +112,7 @@ def logs(run: str | None, follow: bool, as_json: bool) -> None:
     """Print RUN's events as `rnn-tui train` shows them (a run folder, or a run's name; default: the newest live run).
 
     With -f it follows the run until it ends and exits as the run did: 0, 1 (diverged, failed, gone), 128 + a signal."""
-    from .headless import run_logs
+    from rnn_tui.tui.cli.headless import run_logs
     sys.exit(run_logs(run_folder(run), follow, as_json))
 
 
@@ -130,7 +130,7 @@ def control(run: str, command: str, timeout_s: float, **sample_options) -> None:
 
     Waits until the run has acted (stop: until its process has ended; sample: prints the text); exit 2 if
     RUN is not live."""
-    from .headless import run_control
+    from rnn_tui.tui.cli.headless import run_control
     sys.exit(run_control(run_folder(run), command, sample_options, timeout_s))
 
 
@@ -171,7 +171,7 @@ def serve(ctx: click.Context, host: str, port: int, allow_remote: bool, public_u
     """The dashboard in a browser tab (textual-serve), for a laptop tunnelled to this box.
 
     Each tab is a dashboard: it follows the run that trains, if one does; closing it detaches."""
-    from .serve import run_serve
+    from rnn_tui.tui.cli.serve import run_serve
     given = {name: value for name, value in _given_by_user(ctx).items() if name in options}
     config = config_from_options(options, set(given))
     sys.exit(run_serve(host, port, allow_remote, given, config, public_url and public_url.rstrip("/")))
@@ -208,7 +208,7 @@ def sweep(ctx: click.Context, name: str, params: tuple[str, ...], space_file: st
 
     The objective is the best validation loss (the training loss without a validation split). Run the
     same command again to go on after an interruption."""
-    from .sweep import run_sweep, show_sweep
+    from rnn_tui.tui.cli.sweep import run_sweep, show_sweep
     if show:
         sys.exit(show_sweep(name, storage_url, as_json))
     given = {key: value for key, value in _given_by_user(ctx).items() if key in options}
@@ -226,7 +226,7 @@ def sweep(ctx: click.Context, name: str, params: tuple[str, ...], space_file: st
                                           "started, size), not the 80 columns of the default.")
 def runs(root: str | None, sort: str, as_json: bool, wide: bool) -> None:
     """Every run: under the runs root, and wherever else you started one. Status, best validation, epochs…"""
-    from .runs import run_runs
+    from rnn_tui.tui.cli.runs import run_runs
     sys.exit(run_runs(root, sort, as_json, wide))
 
 
@@ -240,8 +240,8 @@ def runs(root: str | None, sort: str, as_json: bool, wide: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="The comparison as one JSON object.")
 def compare(runs: tuple[str, ...], plot: bool, metric: str, x_axis: str, as_json: bool) -> None:
     """RUNS side by side: the options that differ, final and best perplexities, speed."""
-    from .errors import InputError
-    from .runs import run_compare
+    from rnn_tui.tui.cli.errors import InputError
+    from rnn_tui.tui.cli.runs import run_compare
     if len(runs) < 2:
         raise InputError("compare needs two runs or more")
     sys.exit(run_compare(tuple(run_folder(run) for run in runs), plot, metric, x_axis, as_json))
@@ -260,8 +260,8 @@ def compare(runs: tuple[str, ...], plot: bool, metric: str, x_axis: str, as_json
 @kernels_option
 def generate(checkpoint: str, prefix, length, temperature, top_k, seed, device, which, kernels) -> None:
     """Stream text from CHECKPOINT: a checkpoint file, or a run (its folder or name: its best, else its latest)."""
-    from .headless import run_generate
-    from ...engine.run_index import resolve_run
+    from rnn_tui.tui.cli.headless import run_generate
+    from rnn_tui.engine.run_index import resolve_run
     if not os.path.isfile(checkpoint):
         checkpoint = str(resolve_run(checkpoint) or checkpoint)  # not found: generate says so, naming it
     sys.exit(run_generate(checkpoint, prefix, length, temperature, top_k, seed, device, kernels, which))
@@ -271,14 +271,14 @@ def generate(checkpoint: str, prefix, length, temperature, top_k, seed, device, 
 @click.option("--json", "as_json", is_flag=True, help="Every preset's options as one JSON object.")
 def presets(as_json: bool) -> None:
     """List the recipes --preset takes: what each is for and the options it sets."""
-    from .listings import presets_listing
+    from rnn_tui.tui.cli.listings import presets_listing
     click.echo(presets_listing(as_json))
 
 
 @cli.command(context_settings=CONTEXT)
 def corpora() -> None:
     """List the named corpora."""
-    from .listings import corpora_table
+    from rnn_tui.tui.cli.listings import corpora_table
     click.echo(corpora_table())
 
 
@@ -292,7 +292,7 @@ def corpora() -> None:
               help="Instead: the dashboard's training speed against headless, and key-to-screen latency (tmux).")
 def bench(quick: bool, repeats: int, device: str, kernels: str, as_json: bool, dashboard: bool) -> None:
     """Tokens/s of the textbook and fast paths, generation speed, a matmul roofline, peak memory."""
-    from .bench import run_bench, run_dashboard_bench
+    from rnn_tui.tui.cli.bench import run_bench, run_dashboard_bench
     if dashboard:
         sys.exit(run_dashboard_bench(quick=quick, repeats=repeats, as_json=as_json))
     sys.exit(run_bench(quick=quick, repeats=repeats, device=device, kernels=kernels, as_json=as_json))

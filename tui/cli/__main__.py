@@ -1,4 +1,4 @@
 """``python -m rnn_tui.tui.cli``: what torchrun starts, and the same as ``rnn-tui``."""
-from . import main
+from rnn_tui.tui.cli import main
 
 main()

@@ -6,16 +6,16 @@ import os
 
 import click
 
-from ..formatting import format_number, text_table
-from .errors import InputError
+from rnn_tui.tui.formatting import format_number, text_table
+from rnn_tui.tui.cli.errors import InputError
 
 
 def run_bench(quick: bool, repeats: int, device: str, kernels: str, as_json: bool) -> int:
     if repeats < 1:
         raise InputError("--repeats must be at least 1")
-    from ...engine.bench.suite import run_benchmark, standard_workloads, training_run_peak_rss_mib
-    from ...engine.device import resolve_device
-    from ...engine.kernels import problem as kernels_problem
+    from rnn_tui.engine.bench.suite import run_benchmark, standard_workloads, training_run_peak_rss_mib
+    from rnn_tui.engine.device import resolve_device
+    from rnn_tui.engine.kernels import problem as kernels_problem
     try:
         target = resolve_device(device)
         problem = kernels_problem(kernels, target)
@@ -70,7 +70,7 @@ def format_bench(results: dict, repeats: int, batches: int) -> str:
 
 
 def run_dashboard_bench(quick: bool, repeats: int, as_json: bool) -> int:
-    from .bench_dashboard import BenchError, measure_dashboard
+    from rnn_tui.tui.cli.bench_dashboard import BenchError, measure_dashboard
     if repeats < 1:
         raise InputError("--repeats must be at least 1")
     try:

@@ -22,10 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from ...engine.cpu import describe_cpu
-from ...engine.control_socket import RunNotLive, send_command
-from ...engine.launch import rnn_tui_command
-from ...engine.watch import run_info
+from rnn_tui.engine.cpu import describe_cpu
+from rnn_tui.engine.control_socket import RunNotLive, send_command
+from rnn_tui.engine.launch import rnn_tui_command
+from rnn_tui.engine.phases import RunState
+from rnn_tui.engine.watch import run_info
 
 # key-to-screen: the resolution of the latency figures. Each poll runs `tmux capture-pane`, a process
 # of its own; polling faster would take a core from the dashboard it is timing.
@@ -83,9 +84,9 @@ def _start_dashboard(args: list[str], run_dir: Path, size: tuple[int, int], star
 def _run_ended(run_dir: Path) -> None:
     """Wait for a run's process to end (stopping it first if it still trains): the next run gets the cores."""
     with contextlib.suppress(RunNotLive, OSError):
-        if run_info(run_dir).state == "live":
+        if run_info(run_dir).state == RunState.LIVE:
             send_command(run_dir, "stop")
-    _wait_for(lambda: run_info(run_dir).state != "live", 120, "the run to end", poll_s=RUN_POLL_S)
+    _wait_for(lambda: run_info(run_dir).state != RunState.LIVE, 120, "the run to end", poll_s=RUN_POLL_S)
 
 
 def _watched_run(run_dir: Path, epochs: int, timeout_s: float) -> list[float]:

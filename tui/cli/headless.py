@@ -10,10 +10,13 @@ import time
 
 import click
 
-from ...engine import events as ev
-from ...engine.config import RESUME_OVERRIDES, TrainConfig, has_surrogates
-from ..formatting import format_checkpoint, format_epoch, format_seconds
-from .errors import InputError
+from rnn_tui.engine import events as ev
+from rnn_tui.engine.config import RESUME_OVERRIDES, TrainConfig, has_surrogates
+from rnn_tui.engine.phases import Outcome, Phase, RunState
+from rnn_tui.tui.event_text import (best_text, checkpoint_text, diverged_text, ended_text, epoch_text,
+                                    write_failed_text)
+from rnn_tui.tui.formatting import format_checkpoint, format_seconds
+from rnn_tui.tui.cli.errors import InputError
 
 
 class Output:
@@ -63,28 +66,21 @@ class Output:
             case ev.Epoch():
                 if self.progress_on_tty:
                     self.write("\r\033[K", err=True)
-                val = (f"  val {event.val_perplexity:.3f} ({event.val_loss:.4f} nats)"
-                       if event.val_loss is not None else "")
-                if event.val_loss_windows is not None:
-                    val += f", windows {event.val_loss_windows:.4f} nats"
-                lr = f"  lr {event.lr:.3g}" if self.show_lr and event.lr is not None else ""
-                self.write(f"{format_epoch(event.epoch, event.epochs, event.batch, event.batches)}  "
-                           f"perplexity {event.train_perplexity:.3f}{val}  "
-                           f"{event.tokens_per_sec:,.0f} tokens/sec  grad norm {event.grad_norm:.3f}{lr}  "
-                           f"eta {format_seconds(event.eta_s)}\n")
+                lr = f", lr {event.lr:.3g}" if self.show_lr and event.lr is not None else ""
+                self.write(f"{epoch_text(event, event.epochs)}, {event.tokens_per_sec:,.0f} tokens/sec, "
+                           f"grad norm {event.grad_norm:.3f}{lr}, eta {format_seconds(event.eta_s)}\n")
             case ev.Sample(text=text):
                 self.write(f"  {text!r}\n" if "\n" in text else f"  {text}\n")
             case ev.Checkpoint(ok=False):
-                self.write(f"warning: checkpoint of {format_checkpoint(event.epoch, event.batch)} not written ({event.error}); "
-                           f"the previous one is intact and training goes on\n", err=True)
+                self.write(f"warning: {checkpoint_text(event)} (not written: the previous one is intact and "
+                           f"training goes on)\n", err=True)
             case ev.WriteFailed():
-                self.write(f"warning: cannot write {event.path} ({event.error}); training goes on\n", err=True)
+                self.write(f"warning: {write_failed_text(event)}\n", err=True)
             case ev.Diverged():
-                self.write(f"diverged at epoch {event.epoch} (loss {event.loss}); kept the weights of epoch "
-                           f"{event.restored_epoch}. Try a lower --lr, or --clip 1\n", err=True)
+                self.write(diverged_text(event) + "\n", err=True)
             case ev.Finished():
-                if event.status in ("early-stopped", "time-up", "unwritable"):
-                    self.write(f"{event.status}: {event.reason}\n")
+                if ended_text(event):
+                    self.write(ended_text(event) + "\n")
                 if event.train_perplexity is not None:
                     # d2l's closing line, then its closing predictions.
                     self.write(f"perplexity {event.train_perplexity:.1f}, {event.tokens_per_sec:.1f} "
@@ -94,15 +90,18 @@ class Output:
                 if event.checkpoint:
                     self.write(f"checkpoint: {event.checkpoint}\n")
                 if event.best_checkpoint:
-                    self.write(f"best: {event.best_checkpoint} (epoch {event.best_epoch}, "
-                               f"val loss {event.best_val_loss:.4f} nats)\n")
+                    self.write(best_text(event) + "\n")
 
 
-def _install_signal_handlers(control) -> None:
+def _install_signal_handlers(control, second_ends: bool = True) -> None:
+    """A signal stops the run at the next minibatch; a second one ends the process at once, unless
+    ``second_ends`` is False (a torchrun rank: dead mid-collective, it would leave the others waiting
+    in it; torchrun kills a rank that does not end)."""
     def handler(signum, _frame):
         name = signal.Signals(signum).name
         control.request_stop(name)
-        signal.signal(signum, signal.SIG_DFL)  # a second one ends the process at once
+        if second_ends:
+            signal.signal(signum, signal.SIG_DFL)
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), handler)
@@ -111,7 +110,7 @@ def _install_signal_handlers(control) -> None:
 def run_train(config: TrainConfig, as_json: bool, resume: str | None, given: dict, ready_fd: int | None = None) -> int:
     """``given``: the options the user set (a resumed run takes some of them over its checkpoint's).
     ``ready_fd``: a detached run's pipe to its launcher (engine/launch.py)."""
-    from ...engine.launch import Readiness
+    from rnn_tui.engine.launch import Readiness
     out = Output(as_json)
     ready = Readiness(ready_fd)
     try:
@@ -130,10 +129,10 @@ def _run_train(config: TrainConfig, out: Output, resume: str | None, given: dict
     if problem:
         raise InputError(problem)
     # torch loads only here, after the options have been checked.
-    from ...engine.control import TrainControl
-    from ...engine.distributed import launched_by_torchrun
-    from ...engine.session import prepare_run
-    from ...engine.trainer import TrainingInputError
+    from rnn_tui.engine.control import TrainControl
+    from rnn_tui.engine.distributed import launched_by_torchrun
+    from rnn_tui.engine.session import prepare_run
+    from rnn_tui.engine.trainer import TrainingInputError
 
     if launched_by_torchrun():
         return _run_rank(config, out, resume, given)
@@ -156,7 +155,7 @@ def _train_here(prepared, control, out: Output, ready, world=None) -> tuple[int,
     Under torchrun: rank 0."""
     import torch
 
-    from ...engine.live import LiveRun
+    from rnn_tui.engine.live import LiveRun
     finished = None
     with LiveRun(prepared.run, control) as live:
         try:
@@ -188,9 +187,9 @@ def _launch_ranks(prepared, as_json: bool, given: dict, ready) -> int:
     """``--nproc N``: checked here, trained by the ranks torchrun starts; ``ready`` is told once rank 0 trains."""
     import threading
 
-    from ...engine.distributed import run_torchrun
-    from ...engine.launch import option_arguments
-    from ...engine.watch import run_info
+    from rnn_tui.engine.distributed import run_torchrun
+    from rnn_tui.engine.launch import option_arguments
+    from rnn_tui.engine.watch import run_info
     new_folder = None if given.get("resume") else str(prepared.run.path)  # every rank writes to one folder
     arguments = option_arguments({**given, "nproc": prepared.config.nproc, "run_dir": new_folder})
     ended = threading.Event()
@@ -198,7 +197,7 @@ def _launch_ranks(prepared, as_json: bool, given: dict, ready) -> int:
     def tell_once_rank_0_trains() -> None:
         while not ended.wait(0.1):
             info = run_info(prepared.run.path)
-            if info.state == "live" and info.status.get("state") != "starting" or info.state == "finished":
+            if info.state == RunState.LIVE and info.status.get("state") != Phase.STARTING or info.state == RunState.FINISHED:
                 ready.tell("ok")
                 return
         ready.tell(f"its processes ended before training: see {prepared.run.log_path}")
@@ -213,25 +212,25 @@ def _launch_ranks(prepared, as_json: bool, given: dict, ready) -> int:
 
 def _exit_status(finished: ev.Finished, out: Output | None, run_path) -> int:
     """0, 1 when diverged, 128 + the signal when interrupted (said on stderr, with how to resume)."""
-    if finished.status == "interrupted" and out is not None:
+    if finished.status == Outcome.INTERRUPTED and out is not None:
         where = f"checkpoint: {finished.checkpoint}" if finished.checkpoint else "no epoch had completed"
         out.write(f"interrupted by {finished.reason} after epoch {finished.epoch}; {where}; "
                   f"resume with: rnn-tui train --resume {run_path}\n", err=True)
-    if finished.status == "interrupted":
+    if finished.status == Outcome.INTERRUPTED:
         return 128 + int(getattr(signal, finished.reason or "", signal.SIGTERM))
-    return 1 if finished.status in ("diverged", "unwritable") else 0
+    return 1 if finished.status in (Outcome.DIVERGED, Outcome.UNWRITABLE) else 0
 
 
 def _run_rank(config: TrainConfig, out: Output, resume: str | None, given: dict) -> int:
     """One rank of a torchrun launch: rank 0 is the run as one process would be; the others train quietly."""
     from torch.distributed import DistError
 
-    from ...engine.control import TrainControl
-    from ...engine.device import resolve_device
-    from ...engine.distributed import join_world, leave_world
-    from ...engine.launch import Readiness
-    from ...engine.session import prepare_run
-    from ...engine.trainer import TrainingInputError
+    from rnn_tui.engine.control import TrainControl
+    from rnn_tui.engine.device import resolve_device
+    from rnn_tui.engine.distributed import join_world, leave_world
+    from rnn_tui.engine.launch import Readiness
+    from rnn_tui.engine.session import prepare_run
+    from rnn_tui.engine.trainer import TrainingInputError
 
     control = TrainControl()
     ended = False  # every rank got to its end: they leave the group together
@@ -239,7 +238,7 @@ def _run_rank(config: TrainConfig, out: Output, resume: str | None, given: dict)
         world = join_world(resolve_device(config.device).type)
         prepared = prepare_run(config, resume, given, claim_folder=world.main)  # rank 0 owns the folder
         prepared.config.nproc = world.size  # the record says how it trained, however it was launched
-        _install_signal_handlers(control)
+        _install_signal_handlers(control, second_ends=False)
         if world.main:
             code, ended = _train_here(prepared, control, out, Readiness(None), world)
         else:
@@ -258,7 +257,7 @@ def _run_rank(config: TrainConfig, out: Output, resume: str | None, given: dict)
 
 def run_detached(config: TrainConfig, as_json: bool, given: dict) -> int:
     """``rnn-tui train --detach``: start the run in a session of its own, say where it is, return."""
-    from ...engine.launch import LaunchError, launch_training
+    from rnn_tui.engine.launch import LaunchError, launch_training
 
     problem = config.first_error_before_corpus()
     if problem:
@@ -288,14 +287,14 @@ def run_logs(run, follow: bool, as_json: bool) -> int:
     """``rnn-tui logs RUN [-f]``: the run's events as ``train`` prints them; following, until it ends.
 
     Exits as the run's own process did (0, 1, 128 + a signal); 1 for a run that is gone."""
-    from ...engine.watch import RunWatch
+    from rnn_tui.engine.watch import RunWatch
     out = Output(as_json)
     watch = RunWatch(run)
     last = None
     while True:
         info = watch.info()  # before the events: an end told here has its events read below
         for event in watch.poll():
-            if isinstance(event, ev.Progress) and not (follow and info.state == "live"):
+            if isinstance(event, ev.Progress) and not (follow and info.state == RunState.LIVE):
                 continue  # a live figure is news only while following
             out.event(event)
             if isinstance(event, (ev.Finished, ev.Error)):
@@ -304,12 +303,12 @@ def run_logs(run, follow: bool, as_json: bool) -> int:
                 last = None  # resumed: what ended before goes on
         if not out.alive:
             return 0
-        if not follow or info.state != "live":
+        if not follow or info.state != RunState.LIVE:
             break
         time.sleep(LOGS_POLL_S)
-    if info.state == "live":
+    if info.state == RunState.LIVE:
         return 0
-    if info.state == "gone":
+    if info.state == RunState.GONE:
         out.write(f"gone: its process ended without finishing (killed, or the machine restarted); "
                   f"resume with: rnn-tui train --resume {shlex.quote(str(info.path))}\n", err=True)
         return 1
@@ -318,8 +317,8 @@ def run_logs(run, follow: bool, as_json: bool) -> int:
 
 def run_control(run: str, command: str, options: dict, timeout_s: float) -> int:
     """``rnn-tui control RUN COMMAND``: send it, then wait for what it does to show in the run's events."""
-    from ...engine.control_socket import RunNotLive, send_command
-    from ...engine.watch import RunWatch, process_alive
+    from rnn_tui.engine.control_socket import RunNotLive, send_command
+    from rnn_tui.engine.watch import RunWatch, process_alive
 
     sample_options = {name: value for name, value in options.items() if value is not None}
     if sample_options and command != "sample":
@@ -344,8 +343,7 @@ def run_control(run: str, command: str, options: dict, timeout_s: float) -> int:
                     click.echo(event.text)
                     return 0
                 case ("save", ev.Checkpoint()):
-                    click.echo(f"checkpoint of {format_checkpoint(event.epoch, event.batch)}: " + (event.path if event.ok else
-                                                                          f"NOT written ({event.error})"))
+                    click.echo(checkpoint_text(event))
                     return 0 if event.ok else 1
                 case ("stop" | "prune", ev.Finished()):
                     while process_alive(watch.info().status) and time.monotonic() < deadline:
@@ -354,10 +352,10 @@ def run_control(run: str, command: str, options: dict, timeout_s: float) -> int:
                                f"checkpoint: {event.checkpoint}")
                     return 0
         state = info.status.get("state")
-        if command in ("pause", "resume") and state == ("paused" if command == "pause" else "training"):
+        if command in ("pause", "resume") and state == (Phase.PAUSED if command == "pause" else Phase.TRAINING):
             click.echo(f"{state}: {info.status.get('epoch')} of {info.status.get('epochs')} epochs done")
             return 0
-        if info.state != "live":
+        if info.state != RunState.LIVE:
             click.echo(f"rnn-tui: error: the run ended ({info.outcome or info.state}) before {command} showed",
                        err=True)
             return 1
@@ -372,10 +370,10 @@ def run_generate(path: str, prefix: str | None, length: int, temperature: float,
             and 0 <= seed < 2**32):
         raise InputError("--length must be 1 to 1,000,000, --temperature a number ≥ 0, --top-k ≥ 0 "
                          "and --seed 0 to 4,294,967,295")
-    from ...engine.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
-    from ...engine.device import resolve_device
-    from ...engine.generation import generate_text
-    from ...engine.kernels import problem as kernels_problem
+    from rnn_tui.engine.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+    from rnn_tui.engine.device import resolve_device
+    from rnn_tui.engine.generation import generate_text
+    from rnn_tui.engine.kernels import problem as kernels_problem
 
     try:
         target = resolve_device(device)

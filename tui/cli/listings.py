@@ -6,7 +6,7 @@ import json
 
 def presets_listing(as_json: bool = False) -> str:
     """``rnn-tui presets``: a paragraph per preset, its options as the command line that would set them."""
-    from ...engine.presets import PRESETS
+    from rnn_tui.engine.presets import PRESETS
     if as_json:
         return json.dumps({p.name: {"purpose": p.purpose, "options": p.options} for p in PRESETS.values()}, indent=2)
     blocks = []
@@ -19,9 +19,9 @@ def presets_listing(as_json: bool = False) -> str:
 
 def corpora_table() -> str:
     """The registry as a table that fits 80 columns; origins and options follow it, one per line."""
-    from ...corpora import REGISTRY
-    from ...corpora.download import data_dir
-    from ..formatting import text_table
+    from rnn_tui.corpora import REGISTRY
+    from rnn_tui.corpora.download import data_dir
+    from rnn_tui.tui.formatting import text_table
     def here(source) -> str:
         return "yes" if source.available() else "download" if source.downloadable else "place a copy"
     rows = [[s.name, here(s), s.preprocess, s.description] for s in REGISTRY.values()]

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import click
 
-from ...engine.config import (ACTIVATIONS, AUTOCAST_MODES, INPUT_KINDS, KERNELS, LR_SCHEDULES, MODEL_NAMES,
+from rnn_tui.engine.config import (ACTIVATIONS, AUTOCAST_MODES, INPUT_KINDS, KERNELS, LR_SCHEDULES, MODEL_NAMES,
                                    OPTIMIZERS, PREPROCESS_MODES, SAMPLERS, SCRATCH_PATHS, TOKEN_KINDS, TrainConfig)
-from ...engine.presets import PRESETS, preset_values
-from ...engine.schedule import parse_duration
+from rnn_tui.engine.presets import PRESETS, preset_values
+from rnn_tui.engine.schedule import parse_duration
 
 _D = TrainConfig()
 

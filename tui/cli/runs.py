@@ -7,11 +7,11 @@ import os
 
 import click
 
-from ...engine.run_index import index_dir
-from ...engine.runs import RunDir, runs_root
-from ...engine.summary import Curve, RunSummary, compare_runs, summarize_all
-from ..formatting import NA, format_number, text_table
-from ..run_table import MARKERS, NARROW, NARROW_WIDTH, RIGHT_ALIGNED, RUNS_HEADER, runs_row
+from rnn_tui.engine.run_index import index_dir
+from rnn_tui.engine.runs import RunDir, runs_root
+from rnn_tui.engine.summary import Curve, RunSummary, compare_runs, summarize_all
+from rnn_tui.tui.formatting import NA, format_number, text_table
+from rnn_tui.tui.run_table import MARKERS, NARROW, NARROW_WIDTH, RIGHT_ALIGNED, RUNS_HEADER, runs_row
 
 def runs_table(summaries: list[RunSummary], wide: bool) -> str:
     """``rnn-tui runs``: the runs as a table of 80 columns (the note cut to fit), or of every column."""

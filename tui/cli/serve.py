@@ -20,9 +20,9 @@ import socket
 
 import click
 
-from ...engine.config import TrainConfig
-from ...engine.launch import option_arguments, rnn_tui_command
-from .errors import InputError
+from rnn_tui.engine.config import TrainConfig
+from rnn_tui.engine.launch import option_arguments, rnn_tui_command
+from rnn_tui.tui.cli.errors import InputError
 
 
 def is_loopback(host: str) -> bool:

@@ -5,8 +5,8 @@ import json
 
 import click
 
-from ...engine.errors import InputProblem
-from ..formatting import NA, format_number, format_seconds, format_value, text_table
+from rnn_tui.engine.errors import InputProblem
+from rnn_tui.tui.formatting import NA, format_number, format_seconds, format_value, text_table
 
 DEFAULT_TRIALS = 20
 
@@ -24,10 +24,10 @@ def run_sweep(name: str, options: dict, given: dict, params: tuple[str, ...], sp
               join: bool) -> int:
     """Check everything (one line and exit 2 for bad input, before any trial), then run trials until the
     study holds its count; 130 if interrupted (a rerun goes on from there)."""
-    from ...engine.sweep import JOURNAL_FILE, SweepPlan, check_pruner, open_storage, open_study, sweep_folder
-    from ...engine.sweep_worker import SweepWorker
-    from ...engine.sweep_space import check_space, parse_param, space_from_toml
-    from .options import config_from_options
+    from rnn_tui.engine.sweep import JOURNAL_FILE, SweepPlan, check_pruner, open_storage, open_study, sweep_folder
+    from rnn_tui.engine.sweep_worker import SweepWorker
+    from rnn_tui.engine.sweep_space import check_space, parse_param, space_from_toml
+    from rnn_tui.tui.cli.options import config_from_options
     folder = sweep_folder(name)
     for option, why in (("resume", "every trial is a new run"), ("run_dir", f"the trials go in {folder}")):
         if option in given:
@@ -86,7 +86,7 @@ def _ending(outcome) -> str:
 
 
 def _echo_best(study) -> None:
-    from ...engine.sweep import sweep_report
+    from rnn_tui.engine.sweep import sweep_report
     best = sweep_report(study)["best"]
     if best is None:
         click.echo("no trial has completed yet")
@@ -96,7 +96,7 @@ def _echo_best(study) -> None:
 
 def show_sweep(name: str, storage_url: str | None, as_json: bool) -> int:
     """The trials table, the best trial and each parameter's importance."""
-    from ...engine.sweep import JOURNAL_FILE, open_storage, open_study, sweep_folder, sweep_report
+    from rnn_tui.engine.sweep import JOURNAL_FILE, open_storage, open_study, sweep_folder, sweep_report
     folder = sweep_folder(name)
     if storage_url is None and not (folder / JOURNAL_FILE).is_file():
         raise InputProblem(f"no sweep {name} in {folder.parent} (a sweep on a database: give its --storage URL)")

@@ -5,9 +5,9 @@ import math
 
 from textual_plotext import PlotextPlot
 
-from ...engine.summary import Curve
-from ..run_table import MARKERS
-from .perplexity_chart import ascii_text
+from rnn_tui.engine.summary import Curve
+from rnn_tui.tui.run_table import MARKERS
+from rnn_tui.tui.widgets.perplexity_chart import ascii_text
 
 X_AXES = ("epoch", "time", "tokens")
 X_LABELS = {"epoch": "epoch", "time": "seconds", "tokens": "tokens seen"}

@@ -8,9 +8,9 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 
-from ...engine.config import AUTOCAST_MODES, LR_SCHEDULES, MODEL_NAMES, OPTIMIZERS, SAMPLERS, TrainConfig
-from ...engine.presets import PRESETS, preset_values
-from ...engine.schedule import format_duration, parse_duration
+from rnn_tui.engine.config import AUTOCAST_MODES, LR_SCHEDULES, MODEL_NAMES, OPTIMIZERS, SAMPLERS, TrainConfig
+from rnn_tui.engine.presets import PRESETS, preset_values
+from rnn_tui.engine.schedule import format_duration, parse_duration
 
 NO_PRESET = "(none)"
 # (config field, label, choices or None for free text)

@@ -12,7 +12,7 @@ from textual.geometry import Size
 from textual.reactive import Reactive
 from textual.widgets import Log
 
-from ..coalesce import Coalesced
+from rnn_tui.tui.coalesce import Coalesced
 
 
 class EventLog(Log):

@@ -10,7 +10,7 @@ import math
 from rich.text import Text
 from textual_plotext import PlotextPlot
 
-from ..coalesce import Coalesced
+from rnn_tui.tui.coalesce import Coalesced
 
 # Box-drawing and braille characters plotext uses, mapped to ASCII for --ascii terminals.
 _ASCII = str.maketrans({"─": "-", "│": "|", "┌": "+", "┐": "+", "└": "+", "┘": "+", "┬": "+", "┴": "+",

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, ProgressBar
 
-from ..formatting import NA, format_number, format_seconds
+from rnn_tui.tui.formatting import NA, format_number, format_seconds
 
 
 def compact_rate(tokens_per_sec: float | None) -> str:

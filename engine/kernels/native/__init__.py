@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 
-from . import _native_rnn  # ImportError where the install did not build it
-from .recurrence import backward_steps, forward_steps
-from .stepper import NativeRNNStepper
+from rnn_tui.engine.kernels.native import _native_rnn  # ImportError where the install did not build it
+from rnn_tui.engine.kernels.native.recurrence import backward_steps, forward_steps
+from rnn_tui.engine.kernels.native.stepper import NativeRNNStepper
 
 # where these kernels measured faster than torch's (docs/benchmarks.md); the generic set is built and
 # tested everywhere, and runs when asked for (--kernels c), but "auto" leaves it out

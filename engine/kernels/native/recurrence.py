@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from . import _native_rnn
+from rnn_tui.engine.kernels.native import _native_rnn
 
 
 def _check(name: str, tensor: torch.Tensor, shape: tuple[int, ...]) -> None:

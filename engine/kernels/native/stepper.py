@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from . import _native_rnn
+from rnn_tui.engine.kernels.native import _native_rnn
 
 PADDING = 16  # floats: native_rnn.c pads to a whole number of vectors of every instruction set
 # a step with this many bytes of weights or more is split by columns over the cores (one team per
