@@ -1,16 +1,17 @@
-"""``TrainConfig``: every knob of a run, validated without importing torch.
+"""``TrainConfig``: every knob of a run, declared once and validated without importing torch.
 
-The dashboard's form and the CLI's options both build one of these; the field names are the
-CLI option names with ``-`` → ``_``. ``None`` for ``preprocess`` / ``max_tokens`` means "the
-corpus's own default" (d2l's for The Time Machine, raw text elsewhere).
+Each field's ``knob(...)`` (engine/knob.py) is its option everywhere: ``--name`` on the command line
+(``-`` for ``_``), a row of the dashboard's form where it has a label, its range and choices in
+``errors``, and whether a resumed run may change it. ``None`` for ``preprocess`` / ``max_tokens``
+means "the corpus's own default" (d2l's for The Time Machine, raw text elsewhere).
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import asdict, dataclass, fields
 
 from rnn_tui.corpora import CorpusError, source_for
+from rnn_tui.engine.knob import knob, knob_of, knob_problem, knobs
 
 MODEL_NAMES = ("scratch-rnn", "scratch-gru", "scratch-lstm", "rnn", "gru", "lstm")
 SAMPLERS = ("sequential", "random")
@@ -23,12 +24,7 @@ ACTIVATIONS = ("tanh", "relu")
 INPUT_KINDS = ("onehot", "embedding")
 AUTOCAST_MODES = ("off", "bf16")
 KERNELS = ("auto", "c", "onednn", "torch")  # engine/kernels: what the fast path's steps run on
-UPPER_LIMITS = {"hidden": 65_536, "layers": 64, "batch_size": 1 << 20, "num_steps": 1 << 20, "epochs": 10**9,
-                "sample_length": 10_000, "seed": 2**32 - 1, "nproc": 1024}
 FLOAT32_MAX = 3.4028234663852886e38  # a rate the weights' float32 arithmetic cannot hold is refused, not crashed on
-# what a resumed run may change; everything else comes from its checkpoint, so that it resumes exactly
-RESUME_OVERRIDES = ("epochs", "device", "kernels", "sample_every", "checkpoint_every", "prefix", "max_time",
-                    "patience", "eval_every", "eval", "nproc")
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _EVAL_RE = re.compile(r"^(stateful|windows:(\d{1,7}):(\d{1,7}))$")
 MAX_EVAL_WINDOWS = 100_000
@@ -36,57 +32,78 @@ MAX_EVAL_WINDOWS = 100_000
 
 @dataclass
 class TrainConfig:
+    # where the defaults came from (engine/presets.py), for the record; its choices are the presets'
+    preset: str | None = knob(None, "Fill the options from a recipe (`rnn-tui presets`); options you give win over it.",
+                              label="preset (fills the form)")
     # what to learn from
-    corpus: str = "python-stdlib"
-    corpus_file: str | None = None
-    encoding: str = "utf-8"
-    encoding_errors: str = "strict"
-    preprocess: str | None = None
-    tokens: str = "char"
-    max_tokens: int | None = None
-    val_fraction: float = 0.1
-    min_freq: int = 0
-    max_vocab: int = 0
+    corpus: str = knob("python-stdlib", "A named corpus (`rnn-tui corpora`), e.g. markov:order=2,seed=0.",
+                       label="corpus (name or path)", shown_default="python-stdlib", metavar="NAME")
+    corpus_file: str | None = knob(None, "Train on any UTF-8 text file.", kind="path")
+    encoding: str = knob("utf-8", "Encoding of --corpus-file.")
+    encoding_errors: str = knob("strict", "replace: undecodable bytes become U+FFFD instead of an error.",
+                                choices=("strict", "replace"))
+    preprocess: str | None = knob(None, "d2l: letters only, lower case; raw: every character.",
+                                  choices=PREPROCESS_MODES, shown_default="the corpus's")
+    tokens: str = knob("char", choices=TOKEN_KINDS)
+    max_tokens: int | None = knob(None, "Use the first N tokens; 0 = all.", at_least=0, zero="all",
+                                  shown_default="the corpus's")
+    val_fraction: float = knob(0.1, "Tail of the token stream held out for validation.", at_least=0, below=1)
+    min_freq: int = knob(0, "Rarer tokens map to <unk>.", at_least=0)
+    max_vocab: int = knob(0, "Cap the vocabulary (<unk> included); 0 = no cap.", at_least=0)
     # the model (defaults: d2l §8.5)
-    model: str = "scratch-rnn"
-    hidden: int = 512
-    layers: int = 1
-    dropout: float = 0.0
-    activation: str = "tanh"
-    path: str = "fast"
-    kernels: str = "auto"
-    input: str = "onehot"
-    autocast: str = "off"  # bf16: the concise models' forward in bfloat16 (torch.autocast), weights float32
+    model: str = knob("scratch-rnn", choices=MODEL_NAMES, label="model")
+    hidden: int = knob(512, at_least=1, at_most=65_536, label="hidden size")
+    layers: int = knob(1, "Concise models only.", at_least=1, at_most=64, label="layers")
+    dropout: float = knob(0.0, "Concise models: on the embedding, between layers and before the output layer.",
+                          at_least=0, below=1, label="dropout (concise models)")
+    activation: str = knob("tanh", "scratch-rnn only.", choices=ACTIVATIONS)
+    path: str = knob("fast", "Scratch models: textbook (one-hot, per-step output) or the equivalent fast path.",
+                     choices=SCRATCH_PATHS)
+    kernels: str = knob("auto", "What the fast path runs on: auto (the fastest here), or c, onednn, torch where "
+                        "they run.", choices=KERNELS, envvar="RNN_TUI_KERNELS", resumable=True)
+    input: str = knob("onehot", "Concise models: one-hot inputs (d2l) or a learned embedding.", choices=INPUT_KINDS)
+    autocast: str = knob("off", "Concise models: bf16 runs the forward in bfloat16 (torch.autocast; weights stay "
+                         "float32).", choices=AUTOCAST_MODES, label="autocast (concise models)")
     # optimisation
-    batch_size: int = 32
-    num_steps: int = 35
-    sampler: str = "sequential"
-    optimizer: str = "sgd"
-    lr: float = 1.0
-    weight_decay: float = 0.0   # adamw: decoupled; sgd and adam: an L2 term, as torch.optim has it
-    lr_schedule: str = "constant"
-    warmup: int = 0             # minibatches of linear warmup
-    lr_min: float = 0.0         # the floor that cosine and step decay towards
-    lr_decay: float = 0.1       # step: the factor at half and at three quarters of the run
-    epochs: int = 500
-    max_time: float = 0.0       # seconds of training (and validation) before the run ends; 0 = no limit
-    patience: int = 0           # end when validation has not improved for this many epochs; 0 = never
-    eval_every: int = 1         # epochs between validations (the last epoch is always validated)
-    eval: str = "stateful"      # windows:N:L adds nanoGPT's measure: N random L-character windows, state reset
-    clip: float = 1.0
-    device: str = "auto"
-    nproc: int = 1              # processes under torchrun (engine/distributed.py); --batch-size is global
-    seed: int = 0
+    batch_size: int = knob(32, at_least=1, at_most=1 << 20, label="batch size")
+    num_steps: int = knob(35, at_least=1, at_most=1 << 20, label="steps")
+    sampler: str = knob("sequential", choices=SAMPLERS, label="sampler")
+    optimizer: str = knob("sgd", choices=OPTIMIZERS, label="optimizer")
+    lr: float = knob(1.0, above=0, at_most=FLOAT32_MAX, label="learning rate")
+    lr_schedule: str = knob("constant", "Set per minibatch: cosine down to --lr-min; step: × --lr-decay at 1/2 and "
+                            "3/4 of the run.", choices=LR_SCHEDULES, label="lr schedule")
+    warmup: int = knob(0, "Minibatches of linear warmup to --lr.", at_least=0, label="warmup (minibatches)")
+    weight_decay: float = knob(0.0, "adamw: decoupled weight decay; sgd, adam: an L2 penalty.", at_least=0,
+                               zero="none", at_most=FLOAT32_MAX, label="weight decay")
+    lr_min: float = knob(0.0, "The schedule's floor.", at_least=0)
+    lr_decay: float = knob(0.1, "The step schedule's factor.", above=0, reason="must be in (0, 1]", at_most=1)
+    epochs: int = knob(500, at_least=1, at_most=10**9, label="epochs", resumable=True)
+    max_time: float = knob(0.0, "End at the first minibatch past this much training (30m, 1h30m, 900); a "
+                           "schedule is planned over it.", at_least=0, kind="duration", shown_default="none",
+                           reason="must be 0 (no limit) or a duration such as 30m or 1h30m",
+                           label="time budget (30m; empty = none)", resumable=True)
+    patience: int = knob(0, "Stop when validation loss has not improved for N epochs; 0 = never.", at_least=0,
+                         label="patience (epochs; 0 = off)", resumable=True)
+    eval_every: int = knob(1, "Epochs between validations (the last is always validated).", at_least=1,
+                           resumable=True)
+    eval: str = knob("stateful", "windows:N:L: also score the held-out text as nanoGPT does, N random windows of L "
+                     "characters, the state reset for each (e.g. windows:200:256).", metavar="stateful|windows:N:L",
+                     resumable=True)
+    clip: float = knob(1.0, "Global-norm clip θ; 0 = off.", at_least=0, zero="off", label="clip θ (0 = off)")
+    device: str = knob("auto", "auto|cpu|cuda|cuda:N|mps", label="device", resumable=True)
+    nproc: int = knob(1, "Train in N processes (torchrun, DDP; one GPU each on CUDA); --batch-size stays global.",
+                      at_least=1, at_most=1024, label="processes (torchrun)", resumable=True)
+    seed: int = knob(0, at_least=0, at_most=2**32 - 1, label="seed")
     # samples shown while training (d2l: the first 50 characters after "time traveller")
-    prefix: str = "time traveller"
-    sample_every: int = 10
-    sample_length: int = 50
-    temperature: float = 0.0
-    top_k: int = 0
+    prefix: str = knob("time traveller", "Prompt for samples.", shown_default="the corpus's, else 'time traveller'",
+                       label="prefix", resumable=True)
+    sample_every: int = knob(10, "Epochs between samples; 0 = none.", at_least=0, resumable=True)
+    sample_length: int = knob(50, at_least=1, at_most=10_000)
+    temperature: float = knob(0.0, "0 = greedy.", at_least=0, zero="greedy", label="temperature (0 = greedy)")
+    top_k: int = knob(0, "0 = all tokens.", at_least=0)
     # runs
-    checkpoint_every: int = 1
-    run_dir: str | None = None
-    preset: str | None = None   # engine/presets.py: where the defaults came from, for the record
+    checkpoint_every: int = knob(1, at_least=1, resumable=True)
+    run_dir: str | None = knob(None, kind="path", shown_default="runs/<timestamp>-<model>")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -97,69 +114,38 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def errors(self) -> dict[str, str]:
-        """Field name → reason, for every invalid value (empty when the config is usable)."""
+        """Field name → reason, for every invalid value (empty when the config is usable): first what each
+        field declares (engine/knob.py), then what fields ask of each other."""
         problems: dict[str, str] = {}
+        for spec, declared in knobs(TrainConfig):
+            value = getattr(self, spec.name)
+            reason = knob_problem(spec, declared, value)
+            if reason is None and isinstance(value, str) and has_surrogates(value):
+                # argv's bytes that are not UTF-8 arrive as lone surrogates: no file could hold them
+                reason = f"holds bytes that are not UTF-8 text ({_as_bytes(value)[:60]!r})"
+            if reason:
+                problems[spec.name] = reason
 
         def need(name: str, ok: bool, reason: str) -> None:
             if not ok and name not in problems:
                 problems[name] = reason
 
-        def choice(name: str, options: tuple[str, ...]) -> None:
-            value = getattr(self, name)
-            need(name, value in options, f"must be one of {', '.join(options)} (got {value!r})")
-
-        choice("model", MODEL_NAMES)
-        choice("sampler", SAMPLERS)
-        choice("optimizer", OPTIMIZERS)
-        choice("tokens", TOKEN_KINDS)
-        choice("activation", ACTIVATIONS)
-        choice("path", SCRATCH_PATHS)
-        choice("input", INPUT_KINDS)
-        choice("autocast", AUTOCAST_MODES)
-        choice("kernels", KERNELS)
-        choice("lr_schedule", LR_SCHEDULES)
-        need("autocast", self.autocast == "off" or not self.scratch(),
-             "bf16 is for the concise models only (rnn, gru, lstm)")
-        if self.preprocess is not None:
-            choice("preprocess", PREPROCESS_MODES)
-        for name in ("hidden", "layers", "batch_size", "num_steps", "epochs", "sample_length",
-                     "checkpoint_every", "eval_every", "nproc"):
-            value = getattr(self, name)
-            need(name, isinstance(value, int) and value > 0, f"must be a positive integer (got {value!r})")
-        for name, most in UPPER_LIMITS.items():  # sizes no machine allocates: refused here, not by the allocator
-            value = getattr(self, name)
-            need(name, not isinstance(value, int) or value <= most, f"must be at most {most:,} (got {value!r})")
-        for name in ("min_freq", "max_vocab", "sample_every", "top_k", "warmup", "patience"):
-            value = getattr(self, name)
-            need(name, isinstance(value, int) and value >= 0, f"must be 0 or more (got {value!r})")
-        if self.max_tokens is not None:
-            need("max_tokens", isinstance(self.max_tokens, int) and self.max_tokens >= 0,
-                 f"must be 0 (all) or more (got {self.max_tokens!r})")
-        need("max_vocab", self.max_vocab == 0 or self.max_vocab >= 2, "must be 0 (no cap) or at least 2")
-        need("lr", _finite(self.lr) and 0 < self.lr <= FLOAT32_MAX, f"must be a number above 0 (got {self.lr!r})")
-        need("clip", _finite(self.clip) and self.clip >= 0, f"must be 0 (off) or more (got {self.clip!r})")
-        need("dropout", _finite(self.dropout) and 0 <= self.dropout < 1, f"must be in [0, 1) (got {self.dropout!r})")
+        scratch = isinstance(self.model, str) and self.scratch()
         # the scratch models are the book's single-layer cells: refused, not silently ignored
-        need("layers", self.layers == 1 or not self.scratch(), "must be 1 for the scratch models (concise: rnn, gru, lstm)")
-        need("dropout", self.dropout == 0 or not self.scratch(), "is for the concise models only (rnn, gru, lstm)")
-        need("weight_decay", _finite(self.weight_decay) and 0 <= self.weight_decay <= FLOAT32_MAX,
-             f"must be 0 (none) or more (got {self.weight_decay!r})")
-        need("lr_min", _finite(self.lr_min) and 0 <= self.lr_min, f"must be 0 or more (got {self.lr_min!r})")
-        need("lr_min", not _finite(self.lr) or self.lr_min <= self.lr, f"must not be above --lr {self.lr:g}")
-        need("lr_decay", _finite(self.lr_decay) and 0 < self.lr_decay <= 1, f"must be in (0, 1] (got {self.lr_decay!r})")
-        need("max_time", _finite(self.max_time) and self.max_time >= 0,
-             f"must be 0 (no limit) or a duration such as 30m or 1h30m (got {self.max_time!r})")
-        need("nproc", not isinstance(self.nproc, int) or self.nproc < 1 or self.batch_size % self.nproc == 0,
-             f"must divide --batch-size {self.batch_size}: each process trains an equal share of its rows")
-        need("patience", self.patience == 0 or (_finite(self.val_fraction) and self.val_fraction > 0),
+        need("autocast", self.autocast == "off" or not scratch, "bf16 is for the concise models only (rnn, gru, lstm)")
+        need("layers", self.layers == 1 or not scratch, "must be 1 for the scratch models (concise: rnn, gru, lstm)")
+        need("dropout", self.dropout == 0 or not scratch, "is for the concise models only (rnn, gru, lstm)")
+        need("max_vocab", "max_vocab" in problems or self.max_vocab == 0 or self.max_vocab >= 2,
+             "must be 0 (no cap) or at least 2")
+        if "lr" not in problems and "lr_min" not in problems:
+            need("lr_min", self.lr_min <= self.lr, f"must not be above --lr {self.lr:g}")
+        if "nproc" not in problems and "batch_size" not in problems:
+            need("nproc", self.batch_size % self.nproc == 0,
+                 f"must divide --batch-size {self.batch_size}: each process trains an equal share of its rows")
+        need("patience", self.patience == 0 or "val_fraction" in problems or self.val_fraction > 0,
              "needs a validation split (--val-fraction above 0)")
-        need("val_fraction", _finite(self.val_fraction) and 0 <= self.val_fraction < 1,
-             f"must be in [0, 1) (got {self.val_fraction!r})")
-        need("temperature", _finite(self.temperature) and self.temperature >= 0,
-             f"must be 0 (greedy) or more (got {self.temperature!r})")
         need("device", isinstance(self.device, str) and bool(_DEVICE_RE.match(self.device.strip().lower())),
              f"must be auto, cpu, cuda, cuda:N or mps (got {self.device!r})")
-        need("seed", isinstance(self.seed, int) and self.seed >= 0, f"must be 0 or more (got {self.seed!r})")
         windows = _EVAL_RE.match(self.eval) if isinstance(self.eval, str) else None
         need("eval", windows is not None and (windows.group(2) is None or (
             0 < int(windows.group(2)) <= MAX_EVAL_WINDOWS and int(windows.group(3)) >= 2)),
@@ -168,11 +154,6 @@ class TrainConfig:
         need("prefix", isinstance(self.prefix, str) and len(self.prefix) > 0, "must not be empty")
         need("corpus_file", self.corpus_file is None or bool(str(self.corpus_file).strip()),
              "must not be empty (leave it out for --corpus)")
-        need("encoding_errors", self.encoding_errors in ("strict", "replace"), "must be strict or replace")
-        for spec in fields(self):  # argv's bytes that are not UTF-8 arrive as lone surrogates: no file could hold them
-            value = getattr(self, spec.name)
-            need(spec.name, not isinstance(value, str) or not has_surrogates(value),
-                 f"holds bytes that are not UTF-8 text ({_as_bytes(value)[:60]!r})" if isinstance(value, str) else "")
         if not self.corpus_file:  # the registry checks a name and its options without reading any text
             reason = _corpus_problem(self.corpus)
             need("corpus", reason is None, f"is not usable: {reason}")
@@ -202,6 +183,10 @@ class TrainConfig:
         return self.lr_schedule != "constant" or self.warmup > 0
 
 
+# what a resumed run may change (declared ``resumable``); the rest is its checkpoint's, so that it resumes exactly
+RESUME_OVERRIDES = tuple(spec.name for spec in fields(TrainConfig) if knob_of(spec).resumable)
+
+
 def has_surrogates(text: str) -> bool:
     """Whether ``text`` holds a lone surrogate: how Python carries bytes of argv that are not UTF-8."""
     return any("\ud800" <= char <= "\udfff" for char in text)
@@ -224,7 +209,3 @@ def _corpus_problem(spec) -> str | None:
     except CorpusError as exc:
         return str(exc)
     return None
-
-
-def _finite(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

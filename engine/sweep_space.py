@@ -7,7 +7,6 @@ dropout for a scratch model, a hidden size of 0) with the other options as given
 from __future__ import annotations
 
 import math
-import typing
 from dataclasses import dataclass, fields, replace
 
 try:
@@ -16,11 +15,12 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from rnn_tui.engine.config import TrainConfig
+from rnn_tui.engine.knob import value_kind
 from rnn_tui.engine.errors import InputProblem
 
 KINDS = ("uniform", "loguniform", "int", "intlog", "choice")
 NOT_SEARCHED = ("run_dir", "device", "nproc", "resume")  # where a trial runs is the sweep's, not the search's
-_FIELD_TYPES = typing.get_type_hints(TrainConfig)
+_FIELD_KINDS = {spec.name: {"int": int, "float": float}.get(value_kind(spec.type), str) for spec in fields(TrainConfig)}
 
 
 class SpaceError(InputProblem):
@@ -58,9 +58,7 @@ def _number(value: float) -> str:
 
 def _field_kind(name: str) -> type:
     """int, float or str: what the option holds (an optional one, what it holds when set)."""
-    hint = _FIELD_TYPES[name]
-    kinds = [kind for kind in (typing.get_args(hint) or (hint,)) if kind is not type(None)]
-    return kinds[0]
+    return _FIELD_KINDS[name]
 
 
 def _value(name: str, text: str, kind: type):

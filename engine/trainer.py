@@ -8,7 +8,9 @@ Between minibatches it honours a ``TrainControl`` (pause, stop, sample now) set 
 thread. The host waits on the device only at epoch ends and for the rate-limited progress
 events. After every epoch it keeps an in-memory snapshot of everything needed to resume
 exactly; a non-finite loss restores it, and ``checkpoint_state()`` hands it to the run store.
-What each minibatch computes is in steps.py; this file is the loop and what it decides.
+What each minibatch computes is in steps.py; this file is the loop and what it decides. It is one
+class, longer than most files here, because the loop's state (the snapshot, the best epoch, the
+clock, a cut epoch's place) is one run's: split across files it would be passed back and forth.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import math
 import random
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 
@@ -49,6 +52,15 @@ def build_vocab(config: TrainConfig, tokens: list[str]) -> Vocab:
     return Vocab(tokens, min_freq=config.min_freq, max_size=config.max_vocab)
 
 
+@dataclass
+class RunEnd:
+    """How and where the loop ended: the outcome, the last epoch done, why (in words), a cut epoch's minibatch."""
+    status: Outcome
+    epoch: int
+    reason: str | None = None
+    batch: int = 0
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, text: str, source: dict | None = None,
                  control: TrainControl | None = None, resume: dict | None = None,
@@ -72,11 +84,36 @@ class Trainer:
     # -- set-up ------------------------------------------------------------------------------
     def _setup(self) -> None:
         cfg = self.config
+        self._setup_device()
+        torch.manual_seed(cfg.seed)
+        self.rng = random.Random(cfg.seed)
+        self._setup_data()
+        self.eval_starts = self._window_starts()
+        self.model = model_for(cfg, len(self.vocab)).to(self.device)
+        self.optimizer = make_optimizer(self.model.parameters(), cfg)
+        self.batches_per_epoch = len(make_batches(cfg.sampler, self.train_corpus, cfg.batch_size, cfg.num_steps,
+                                                  random.Random(0)))
+        self.planned_steps = cfg.epochs * self.batches_per_epoch
+        self.start_epoch, self.elapsed_before = 0, 0.0
+        if self.resume:
+            try:
+                self._restore(self.resume)
+            except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+                reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+                raise TrainingInputError(f"the checkpoint does not fit its own configuration ({reason}): "
+                                         f"not a checkpoint this run can resume") from None
+            self.start_epoch = self.resume["epoch"]
+            self.elapsed_before = self.resume.get("elapsed_s", 0.0)
+        # what a minibatch's loss is computed through: the model, or DDP around it (gradients averaged)
+        self.step_model = DataParallelLoss(self.model, self.device) if self.world.size > 1 else self.model
+
+    def _setup_device(self) -> None:
+        """The device this process trains on, refused in one line if the options cannot run there."""
+        cfg, world = self.config, self.world
         try:
             self.device = resolve_device(cfg.device)
         except ValueError as exc:
             raise TrainingInputError(str(exc)) from None
-        world = self.world
         if world.backend == "nccl":
             self.device = torch.device("cuda", world.local_rank)  # one GPU per rank
         if cfg.batch_size % world.size:
@@ -87,8 +124,10 @@ class Trainer:
             raise TrainingInputError(problem)
         if self.device.type == "cpu":
             keep_freed_memory()  # see allocator.py: minibatches stop faulting their buffers back in
-        torch.manual_seed(cfg.seed)
-        self.rng = random.Random(cfg.seed)
+
+    def _setup_data(self) -> None:
+        """The text as tokens, its vocabulary (a resumed run's own), split into training and held-out tokens."""
+        cfg = self.config
         if not tokenize_prefix(cfg.prefix, cfg.preprocess or "raw", cfg.tokens):
             raise TrainingInputError(f"--prefix {cfg.prefix!r} holds no token after {cfg.preprocess or 'raw'} "
                                      f"preprocessing: give it a letter or a word the text has")
@@ -107,24 +146,6 @@ class Trainer:
             raise TrainingInputError(
                 f"the text is too short: {len(corpus)} tokens, but --batch-size {cfg.batch_size} × --num-steps "
                 f"{cfg.num_steps} with --val-fraction {cfg.val_fraction:g} needs at least {total} tokens")
-        self.eval_starts = self._window_starts()
-        self.model = model_for(cfg, len(self.vocab)).to(self.device)
-        self.optimizer = make_optimizer(self.model.parameters(), cfg)
-        self.batches_per_epoch = len(make_batches(cfg.sampler, self.train_corpus, cfg.batch_size, cfg.num_steps,
-                                                  random.Random(0)))
-        self.planned_steps = cfg.epochs * self.batches_per_epoch
-        self.start_epoch, self.elapsed_before = 0, 0.0
-        if self.resume:
-            try:
-                self._restore(self.resume)
-            except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-                reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-                raise TrainingInputError(f"the checkpoint does not fit its own configuration ({reason}): "
-                                         f"not a checkpoint this run can resume") from None
-            self.start_epoch = self.resume["epoch"]
-            self.elapsed_before = self.resume.get("elapsed_s", 0.0)
-        # what a minibatch's loss is computed through: the model, or DDP around it (gradients averaged)
-        self.step_model = DataParallelLoss(self.model, self.device) if world.size > 1 else self.model
         self.source.update(tokens=len(corpus), train_tokens=len(self.train_corpus), val_tokens=len(self.val_corpus))
 
     # -- snapshots ---------------------------------------------------------------------------
@@ -177,83 +198,92 @@ class Trainer:
     def run(self) -> Iterator[ev.Event]:
         cfg = self.config
         self._setup()
-        yield ev.Start(config=cfg.to_dict(), vocab_size=len(self.vocab), corpus=dict(self.source),
-                       device=device_name(self.device),
-                       num_parameters=sum(p.numel() for p in self.model.parameters()),
-                       batches_per_epoch=self.batches_per_epoch,
-                       floor_perplexity=self.source.get("floor_perplexity"), start_epoch=self.start_epoch,
-                       kernels={"setting": cfg.kernels, **describe_kernels(self.model, cfg.batch_size)},
-                       world_size=self.world.size, backend=self.world.backend)
+        yield self._start_event()
         if self.snapshot is None:
             self.snapshot = self._capture(0, 0.0)
         self.run_started, self.paused_s = self.clock() - self.elapsed_before, 0.0
         self._plan(self.start_epoch * self.batches_per_epoch + (self.underway or {}).get("batch", 0),
                    self.elapsed_before)
-        last = self.history[-1] if self.history else {}
-        status, reason, epoch, cut_batch = Outcome.COMPLETED, None, self.start_epoch, 0
+        end = None
         for epoch in range(self.start_epoch + 1, cfg.epochs + 1):
-            outcome = yield from self._train_epoch(epoch)
-            if outcome is None:
-                status, epoch = self._stop_status(), epoch - 1
+            trained = yield from self._train_epoch(epoch)
+            if trained is None:
+                end = RunEnd(self._stop_status(), epoch - 1)
+            else:
+                end = yield from self._end_epoch(epoch, *trained)
+            if end is not None:
                 break
-            loss, tokens_per_sec, grad_norm, lr, underway = outcome
-            # -- validate (timed apart: tokens/s is training only): every --eval-every, the last, past the budget
-            time_up = underway is not None or self._time_up()
-            val_loss, windows_loss, eval_s = None, None, 0.0
-            if math.isfinite(loss) and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs or time_up):
-                val_loss, windows_loss, eval_s = self._validate()
-            if _diverged(loss, grad_norm, val_loss):
-                restored = self.snapshot["epoch"]
-                self._restore(self.snapshot)
-                yield ev.Diverged(epoch=epoch, loss=loss, restored_epoch=restored)
-                status, epoch = Outcome.DIVERGED, restored
-                break
-            if val_loss is not None and val_loss < self.best.get("val_loss", math.inf):
-                self.best = {"epoch": epoch, "val_loss": val_loss}
-            elapsed = self.elapsed()
-            self._plan(epoch * self.batches_per_epoch, elapsed)
-            epoch_event = self._epoch_event(epoch, loss, val_loss, tokens_per_sec, grad_norm, lr, elapsed, eval_s)
-            if underway is not None:
-                epoch_event.batch = underway["batch"]
-            if windows_loss is not None:
-                epoch_event.val_loss_windows, epoch_event.val_bpc_windows = windows_loss, windows_loss / math.log(2)
-                epoch_event.val_perplexity_windows = _safe_exp(windows_loss)
-            last = epoch_event.to_dict()
-            self.history.append({k: last[k] for k in ("epoch", "train_perplexity", "val_perplexity",
-                                                      "tokens_per_sec", "grad_norm", "elapsed_s")})
-            self.snapshot = self._capture(epoch - 1 if underway else epoch, elapsed, underway)
-            yield epoch_event
-            if underway is not None:  # the checkpoint holds epoch - 1 and this one's minibatches so far
-                status, epoch, cut_batch = Outcome.TIME_UP, epoch - 1, underway["batch"]
-                reason = (f"--max-time {format_duration(cfg.max_time)} spent at minibatch {underway['batch']} of "
-                          f"{self.batches_per_epoch} of epoch {epoch + 1}")
-                break
-            if cfg.sample_every and epoch % cfg.sample_every == 0 and self.world.main:
-                yield self._sample(epoch)
-            if self.control.stop_requested:
-                status = self._stop_status()
-                break
-            if time_up and epoch < cfg.epochs:
-                status, reason = Outcome.TIME_UP, f"--max-time {format_duration(cfg.max_time)} spent after epoch {epoch}"
-                break
-            if cfg.patience and val_loss is not None and epoch - self.best["epoch"] >= cfg.patience:
-                status = Outcome.EARLY_STOPPED
-                reason = (f"no better validation loss for {cfg.patience} epochs "
-                          f"(best {self.best['val_loss']:.4f} at epoch {self.best['epoch']})")
-                break
-        else:
-            epoch = cfg.epochs
+        yield self._finished_event(end or RunEnd(Outcome.COMPLETED, cfg.epochs))
+
+    def _end_epoch(self, epoch: int, loss: float, tokens_per_sec: float, grad_norm: float, lr: float,
+                   underway: dict | None):
+        """Validate, keep the best and the snapshot, report the epoch; return a ``RunEnd`` if the run ends here."""
+        cfg = self.config
+        # -- validate (timed apart: tokens/s is training only): every --eval-every, the last, past the budget
+        time_up = underway is not None or self._time_up()
+        val_loss, windows_loss, eval_s = None, None, 0.0
+        if math.isfinite(loss) and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs or time_up):
+            val_loss, windows_loss, eval_s = self._validate()
+        if _diverged(loss, grad_norm, val_loss):
+            restored = self.snapshot["epoch"]
+            self._restore(self.snapshot)
+            yield ev.Diverged(epoch=epoch, loss=loss, restored_epoch=restored)
+            return RunEnd(Outcome.DIVERGED, restored)
+        if val_loss is not None and val_loss < self.best.get("val_loss", math.inf):
+            self.best = {"epoch": epoch, "val_loss": val_loss}
+        # -- record: the schedule re-planned, the history, the snapshot a checkpoint writes
+        elapsed = self.elapsed()
+        self._plan(epoch * self.batches_per_epoch, elapsed)
+        epoch_event = self._epoch_event(epoch, loss, val_loss, windows_loss, tokens_per_sec, grad_norm, lr, elapsed,
+                                        eval_s, underway)
+        point = epoch_event.to_dict()
+        self.history.append({k: point[k] for k in ("epoch", "train_perplexity", "val_perplexity",
+                                                   "tokens_per_sec", "grad_norm", "elapsed_s")})
+        self.snapshot = self._capture(epoch - 1 if underway else epoch, elapsed, underway)
+        yield epoch_event
+        if underway is not None:  # the checkpoint holds epoch - 1 and this one's minibatches so far
+            return RunEnd(Outcome.TIME_UP, epoch - 1, batch=underway["batch"],
+                          reason=f"--max-time {format_duration(cfg.max_time)} spent at minibatch {underway['batch']} "
+                                 f"of {self.batches_per_epoch} of epoch {epoch}")
+        if cfg.sample_every and epoch % cfg.sample_every == 0 and self.world.main:
+            yield self._sample(epoch)
+        return self._why_stop(epoch, val_loss, time_up)
+
+    def _why_stop(self, epoch: int, val_loss: float | None, time_up: bool) -> RunEnd | None:
+        """After an epoch: a stop asked for, the budget spent or patience run out; None: on to the next."""
+        cfg = self.config
+        if self.control.stop_requested:
+            return RunEnd(self._stop_status(), epoch)
+        if time_up and epoch < cfg.epochs:
+            return RunEnd(Outcome.TIME_UP, epoch, f"--max-time {format_duration(cfg.max_time)} spent after epoch {epoch}")
+        if cfg.patience and val_loss is not None and epoch - self.best["epoch"] >= cfg.patience:
+            return RunEnd(Outcome.EARLY_STOPPED, epoch, f"no better validation loss for {cfg.patience} epochs "
+                                                        f"(best {self.best['val_loss']:.4f} at epoch {self.best['epoch']})")
+        return None
+
+    def _start_event(self) -> ev.Start:
+        cfg = self.config
+        return ev.Start(config=cfg.to_dict(), vocab_size=len(self.vocab), corpus=dict(self.source),
+                        device=device_name(self.device), num_parameters=sum(p.numel() for p in self.model.parameters()),
+                        batches_per_epoch=self.batches_per_epoch,
+                        floor_perplexity=self.source.get("floor_perplexity"), start_epoch=self.start_epoch,
+                        kernels={"setting": cfg.kernels, **describe_kernels(self.model, cfg.batch_size)},
+                        world_size=self.world.size, backend=self.world.backend)
+
+    def _finished_event(self, end: RunEnd) -> ev.Finished:
+        """How the run ended, with d2l's closing predictions (the prefix and its last word) from its last model."""
+        cfg = self.config
+        last = self.history[-1] if self.history else {}
         samples = []
         if last and self.world.main:
             samples = [{"prefix": p, "text": self._predict(p, cfg.sample_length)}
                        for p in _closing_prefixes(cfg.prefix)
                        if tokenize_prefix(p, cfg.preprocess or "raw", cfg.tokens)]  # "... !!!": not "!!!"
-        if status == Outcome.INTERRUPTED:
-            reason = self.control.stop_reason
-        yield ev.Finished(status=status, epoch=epoch, train_perplexity=last.get("train_perplexity"),
-                          val_perplexity=last.get("val_perplexity"), tokens_per_sec=last.get("tokens_per_sec"),
-                          device=str(self.device), elapsed_s=self.elapsed(), samples=samples, reason=reason,
-                          best_epoch=self.best.get("epoch"), best_val_loss=self.best.get("val_loss"), batch=cut_batch)
+        reason = self.control.stop_reason if end.status == Outcome.INTERRUPTED else end.reason
+        return ev.Finished(status=end.status, epoch=end.epoch, train_perplexity=last.get("train_perplexity"),
+                           val_perplexity=last.get("val_perplexity"), tokens_per_sec=last.get("tokens_per_sec"),
+                           device=str(self.device), elapsed_s=self.elapsed(), samples=samples, reason=reason,
+                           best_epoch=self.best.get("epoch"), best_val_loss=self.best.get("val_loss"), batch=end.batch)
 
     def _stop_status(self) -> Outcome:
         """stopped (a user), pruned (a sweep), or interrupted (a signal)."""
@@ -305,10 +335,11 @@ class Trainer:
             eta = min(eta, max(0.0, cfg.max_time - self.elapsed()))  # it ends at the first minibatch past it
         return eta
 
-    def _epoch_event(self, epoch, loss, val_loss, tokens_per_sec, grad_norm, lr, elapsed, eval_s) -> ev.Epoch:
+    def _epoch_event(self, epoch, loss, val_loss, windows_loss, tokens_per_sec, grad_norm, lr, elapsed, eval_s,
+                     underway) -> ev.Epoch:
         cfg = self.config
         eta = self._eta(epoch * self.batches_per_epoch)
-        return ev.Epoch(epoch=epoch, epochs=cfg.epochs, train_perplexity=_safe_exp(loss),
+        event = ev.Epoch(epoch=epoch, epochs=cfg.epochs, train_perplexity=_safe_exp(loss),
                         val_perplexity=None if val_loss is None else _safe_exp(val_loss),
                         tokens_per_sec=tokens_per_sec, grad_norm=grad_norm, elapsed_s=elapsed, eta_s=eta,
                         train_loss=loss, val_loss=val_loss,
@@ -316,12 +347,80 @@ class Trainer:
                         batch=self.batches_per_epoch, batches=self.batches_per_epoch,
                         best_epoch=self.best.get("epoch"), best_val_loss=self.best.get("val_loss"),
                         memory=memory_stats(self.device))
+        if underway is not None:
+            event.batch = underway["batch"]  # --max-time cut it there
+        if windows_loss is not None:
+            event.val_loss_windows, event.val_bpc_windows = windows_loss, windows_loss / math.log(2)
+            event.val_perplexity_windows = _safe_exp(windows_loss)
+        return event
 
     def _train_epoch(self, epoch: int):
         """Train one epoch; return (mean loss, tokens/s, mean grad norm, last lr, where --max-time cut it short
         or None), or None if stopped."""
         cfg, model, world = self.config, self.model, self.world
         model.train()
+        batches, underway, rng_at_start = self._epoch_batches()
+        first = underway.get("batch", 0)
+        # every rank holds an equal share of the sum so far: summed over ranks at the end, it is the whole
+        loss_sum = torch.tensor(underway.get("loss_sum", 0.0) / world.size, device=self.device, dtype=torch.float64)
+        norm_sum = torch.tensor(underway.get("norm_sum", 0.0), device=self.device, dtype=torch.float64)
+        params, lr = list(model.parameters()), cfg.lr
+        state = world.own_rows(underway["state"], cfg.batch_size, self.device) if underway.get("state") else None
+        train_time, started = underway.get("train_s", 0.0), self.clock()
+        last_progress, done = started, len(batches)
+        for batch in range(first, len(batches)):
+            X, Y = batches.X[batch], batches.Y[batch]
+            step = (epoch - 1) * len(batches) + batch
+            # -- between two minibatches: stop, pause, samples, the budget (decided by every rank together)
+            stop, out_of_time, held_s = yield from self._between_minibatches(epoch, batch, batch > first)
+            started += held_s  # a pause is not training time
+            if stop:
+                self.control.request_stop("another rank")  # keeps this rank's own reason if it has one
+                return None
+            if out_of_time:  # --max-time: the epoch ends here, to be gone on with from here on resume
+                done = batch
+                break
+            # -- one minibatch (the sequential sampler's go on from the state the last one left)
+            carried = state is not None and batches.carries_state
+            state = detach_state(state) if carried else model.begin_state(X.shape[0], self.device)
+            if cfg.lr_moves():
+                lr = self._set_lr(step)
+            loss, norm, state = train_minibatch(self.step_model, self.optimizer, X, Y, state, params, cfg.clip,
+                                                 cfg.autocast)
+            norm_sum += norm
+            loss_sum += loss
+            # -- a few times a second: progress (the one host sync), the schedule re-planned over the time left
+            if self.clock() - last_progress >= self.progress_interval_s and batch + 1 < len(batches):
+                running = loss_sum.item() / (batch + 1)
+                last_progress = self.clock()
+                yield self._progress_event(epoch, batch + 1, len(batches), running, norm_sum,
+                                           train_time + last_progress - started, lr)
+                if cfg.max_time:
+                    self._plan(step + 1, self.elapsed())
+                if not math.isfinite(running) and world.size == 1:  # ranks end an epoch together
+                    return running, 0.0, float("nan"), lr, None
+        # the sum over every rank's rows: ranks hold equal shares, so its mean is the mean of their means
+        summed_loss = world.sum(loss_sum).item()  # waits for the device: honest timing
+        train_time += self.clock() - started
+        return self._epoch_result(batches, done, summed_loss, norm_sum, train_time, lr, state, rng_at_start)
+
+    def _epoch_result(self, batches, done: int, summed_loss: float, norm_sum: torch.Tensor, train_s: float,
+                      lr: float, state, rng_at_start):
+        """What ``_train_epoch`` returns for ``done`` minibatches of ``batches``, with the place a cut epoch
+        goes on from on resume (its minibatch, sampler RNG, carried state and running sums)."""
+        cfg, world = self.config, self.world
+        tokens_per_sec = done * cfg.batch_size * cfg.num_steps / max(train_s, 1e-9)
+        cut = None
+        if done < len(batches):
+            cut = {"batch": done, "rng_at_start": rng_at_start, "loss_sum": summed_loss, "norm_sum": norm_sum.item(),
+                   "train_s": train_s,
+                   "state": world.all_rows(state, cfg.batch_size) if batches.carries_state else None}
+        return summed_loss / world.size / done, tokens_per_sec, norm_sum.item() / done, lr, cut
+
+    def _epoch_batches(self):
+        """This epoch's minibatches (this rank's rows of them), where a cut epoch goes on from, and the sampler's
+        RNG state they were drawn from (a cut epoch's checkpoint keeps it, to draw the same ones on resume)."""
+        cfg, world = self.config, self.world
         underway, self.underway = self.underway or {}, None  # a resumed run goes on where --max-time cut it short
         if underway:
             self.rng.setstate(_as_random_state(underway["rng_at_start"]))
@@ -329,75 +428,42 @@ class Trainer:
         batches = make_batches(cfg.sampler, self.train_corpus, cfg.batch_size, cfg.num_steps, self.rng)
         if world.size > 1:
             batches = batches.rows(world.rows(cfg.batch_size))  # the same permutation on every rank, its rows
-        first = underway.get("batch", 0)
-        # every rank holds an equal share of the sum so far: summed over ranks at the end, it is the whole
-        loss_sum = torch.tensor(underway.get("loss_sum", 0.0) / world.size, device=self.device, dtype=torch.float64)
-        norm_sum = torch.tensor(underway.get("norm_sum", 0.0), device=self.device, dtype=torch.float64)
-        tokens_per_batch = cfg.batch_size * cfg.num_steps
-        params = list(model.parameters())
-        lr = cfg.lr
-        state = world.own_rows(underway["state"], cfg.batch_size, self.device) if underway.get("state") else None
-        train_time, started = underway.get("train_s", 0.0), self.clock()
-        last_progress, done = started, len(batches)
-        for batch in range(first, len(batches)):
-            X, Y = batches.X[batch], batches.Y[batch]
-            # -- between two minibatches: stop, pause, samples, the budget (decided by every rank together)
-            stop, hold, out_of_time = world.agree(
-                self.control.stop_requested, world.main and (self.control.paused or self.control.sample_requested),
-                batch > first and self._time_up())
-            if hold:
-                synchronize(self.device)
-                train_time += self.clock() - started
-                if world.main:
-                    requests = [] if self.control.paused else self.control.take_sample_requests()
-                    yield from self._serve_controls(epoch, batch, requests)
-                (stop,) = world.agree(self.control.stop_requested)  # the other ranks wait here meanwhile
-                started = self.clock()
-            if stop:
-                self.control.request_stop("another rank")  # keeps this rank's own reason if it has one
-                return None
-            if out_of_time:  # --max-time: the epoch ends here, to be gone on with from here on resume
-                done = batch
-                break
-            # -- one minibatch
-            if state is None or not batches.carries_state:
-                state = model.begin_state(X.shape[0], self.device)
-            else:
-                state = detach_state(state)
-            if cfg.lr_moves():
-                lr = learning_rate((epoch - 1) * len(batches) + batch, self.planned_steps, cfg.lr, cfg.lr_schedule,
-                                   cfg.warmup, cfg.lr_min, cfg.lr_decay)
-                for group in self.optimizer.param_groups:
-                    group["lr"] = lr
-            loss, norm, state = train_minibatch(self.step_model, self.optimizer, X, Y, state, params, cfg.clip,
-                                                 cfg.autocast)
-            norm_sum += norm
-            loss_sum += loss
-            now = self.clock()
-            if now - last_progress >= self.progress_interval_s and batch + 1 < len(batches):
-                running = loss_sum.item() / (batch + 1)  # the one host sync, a few times a second
-                last_progress = self.clock()
-                seconds = train_time + last_progress - started
-                yield ev.Progress(epoch=epoch, batch=batch + 1, batches=len(batches),
-                                  train_perplexity=_safe_exp(running),
-                                  tokens_per_sec=(batch + 1) * tokens_per_batch / max(seconds, 1e-9),
-                                  elapsed_s=self.elapsed(), lr=lr, memory=memory_stats(self.device),
-                                  grad_norm=norm_sum.item() / (batch + 1),
-                                  eta_s=self._eta((epoch - 1) * len(batches) + batch + 1))
-                if cfg.max_time:  # the schedule re-plans over the time left, at the pace of late
-                    self._plan((epoch - 1) * len(batches) + batch + 1, self.elapsed())
-                if not math.isfinite(running) and world.size == 1:  # ranks end an epoch together
-                    return running, 0.0, float("nan"), lr, None
-        # the mean over every rank's rows: ranks hold equal shares, so the mean of their means
-        summed_loss = world.sum(loss_sum).item()  # waits for the device: honest timing
-        train_time += self.clock() - started
-        tokens_per_sec = done * tokens_per_batch / max(train_time, 1e-9)
-        cut = None
-        if done < len(batches):
-            cut = {"batch": done, "rng_at_start": rng_at_start, "loss_sum": summed_loss, "norm_sum": norm_sum.item(),
-                   "train_s": train_time,
-                   "state": world.all_rows(state, cfg.batch_size) if batches.carries_state else None}
-        return summed_loss / world.size / done, tokens_per_sec, norm_sum.item() / done, lr, cut
+        return batches, underway, rng_at_start
+
+    def _between_minibatches(self, epoch: int, batch: int, budget_counts: bool):
+        """Serve a pause and sample requests (the main rank); return (stop, out of time, seconds held), as every
+        rank agrees them."""
+        control, world = self.control, self.world
+        stop, hold, out_of_time = world.agree(control.stop_requested,
+                                              world.main and (control.paused or control.sample_requested),
+                                              budget_counts and self._time_up())
+        if not hold:
+            return stop, out_of_time, 0.0
+        synchronize(self.device)
+        held_at = self.clock()
+        if world.main:
+            requests = [] if control.paused else control.take_sample_requests()
+            yield from self._serve_controls(epoch, batch, requests)
+        (stop,) = world.agree(control.stop_requested)  # the other ranks wait here meanwhile
+        return stop, out_of_time, self.clock() - held_at
+
+    def _set_lr(self, step: int) -> float:
+        """The schedule's rate at minibatch ``step`` of the run, set on the optimizer."""
+        cfg = self.config
+        lr = learning_rate(step, self.planned_steps, cfg.lr, cfg.lr_schedule, cfg.warmup, cfg.lr_min, cfg.lr_decay)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def _progress_event(self, epoch: int, batches_done: int, batches: int, running: float, norm_sum: torch.Tensor,
+                        train_s: float, lr: float) -> ev.Progress:
+        """``running``: the epoch's mean loss so far."""
+        cfg = self.config
+        return ev.Progress(epoch=epoch, batch=batches_done, batches=batches, train_perplexity=_safe_exp(running),
+                           tokens_per_sec=batches_done * cfg.batch_size * cfg.num_steps / max(train_s, 1e-9),
+                           elapsed_s=self.elapsed(), lr=lr, memory=memory_stats(self.device),
+                           grad_norm=norm_sum.item() / batches_done,
+                           eta_s=self._eta((epoch - 1) * batches + batches_done))
 
     def _serve_controls(self, epoch: int, batch: int, requests: list[dict]):
         """Serve sample requests and wait out a pause, between two minibatches."""

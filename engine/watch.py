@@ -134,10 +134,13 @@ class RunWatch:
         self._last_progress: dict | None = None
 
     def poll(self) -> list[ev.Event]:
-        """New events, then the latest progress if it changed since the last poll."""
+        """New events, then the latest progress if it changed since the last poll and the run goes on
+        (status.json keeps the last one after the end: told after ``finished``, it would undo it)."""
         events = self.tail.read()
-        progress = (self.run.read_status() or {}).get("progress")
-        if progress and progress != self._last_progress:
+        status = self.run.read_status() or {}
+        progress = status.get("progress")
+        ended = status.get("state") == Phase.FINISHED or any(isinstance(e, (ev.Finished, ev.Error)) for e in events)
+        if progress and progress != self._last_progress and not ended:
             self._last_progress = progress
             try:
                 events.append(ev.from_dict({"event": "progress", **progress}))

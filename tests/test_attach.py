@@ -142,14 +142,14 @@ async def test_quitting_while_a_run_trains_asks_stop_leave_or_stay(tmp_path):
         assert app.is_running
         await pilot.press("ctrl+q", "d")  # leave it training
         await wait_until(pilot, lambda: not app.is_running)
-    assert app.detached and run_info(run).state == "live"
+    assert app.state.detached and run_info(run).state == "live"
 
     app = RnnTuiApp(attach=str(run))
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: app.run_live and app.query_one(PerplexityChart).epochs)
+        await wait_until(pilot, lambda: app.state.live and app.query_one(PerplexityChart).epochs)
         await pilot.press("ctrl+q", "s")  # stop it, then quit
         await wait_until(pilot, lambda: not app.is_running)
-    assert not app.detached and run_info(run).outcome == "stopped" and (run / "checkpoint.pt").exists()
+    assert not app.state.detached and run_info(run).outcome == "stopped" and (run / "checkpoint.pt").exists()
 
 
 async def test_a_resumed_run_shows_as_live_whatever_its_earlier_part_ended_with(tmp_path):
@@ -174,5 +174,5 @@ async def test_a_resumed_run_shows_as_live_whatever_its_earlier_part_ended_with(
     app = RnnTuiApp(attach=str(run.path))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.query_one(PerplexityChart).epochs == [1, 2])
-        assert app.run_live and not app.run_finished and not app.training_paused
-        assert app._training_active()
+        assert app.state.live and not app.state.finished and not app.state.paused
+        assert app.state.training

@@ -80,7 +80,7 @@ async def test_invalid_values_are_marked_inline_and_start_is_refused():
         form.query_one("#field-lr").value = "fast"
         await pilot.press("ctrl+r")
         await pilot.pause()
-        assert app.link is None and not app.launching
+        assert app.state.link is None and not app.state.launching
         assert "positive integer" in str(form.query_one("#error-hidden").render())
         assert "number" in str(form.query_one("#error-lr").render())
         assert form.query_one("#field-hidden").has_class("-invalid")
@@ -95,15 +95,15 @@ async def test_stop_and_pause_act_and_the_app_can_start_again(tmp_path):
         await wait_until(pilot, lambda: status_of(app).startswith("paused at epoch"))
         await pilot.press("ctrl+t", "ctrl+t")  # a burst, as over a slow link: resume, then pause again
         await pilot.pause(1.5)
-        assert app.training_paused and run_info(tmp_path / "r").status["state"] == "paused"
+        assert app.state.paused and run_info(tmp_path / "r").status["state"] == "paused"
         await pilot.press("ctrl+t")
         await wait_until(pilot, lambda: run_info(tmp_path / "r").status["state"] == "training"
-                         and not app.training_paused)
+                         and not app.state.paused)
         await pilot.press("ctrl+o")
         await wait_until(pilot, lambda: status_of(app).startswith("stopped: epoch")
                          and not app.query_one("#field-epochs").disabled)  # the form is back for the next run
         assert len(app.query_one(PerplexityChart).epochs) < 50
-        assert not app.run_live
+        assert not app.state.live
 
 
 def send_burst(app, *keys):
@@ -133,7 +133,7 @@ async def test_a_prefix_typed_and_ctrl_g_in_one_burst_sample_from_the_prefix_typ
     asked = []
     app.generate_from_checkpoint = lambda run_dir, prefix, temperature: asked.append(prefix)
     async with app.run_test(size=(80, 24)) as pilot:
-        app.run_dir = str(tmp_path)  # a finished run's folder: ctrl+g samples from its checkpoint
+        app.state = app.state.but(run_dir=str(tmp_path))  # a finished run's folder: ctrl+g samples from its checkpoint
         field = app.query_one("#field-prefix")
         field.focus()
         field.value = ""
@@ -172,7 +172,9 @@ def progress_event(tokens_per_sec: float) -> ev.Progress:
                        elapsed_s=1.0)
 
 
-async def test_progress_is_shown_at_most_twice_a_second_and_every_epoch_at_once():
+async def test_progress_is_shown_at_most_twice_a_second_and_every_epoch_at_once(monkeypatch):
+    now = [1000.0]  # the dashboard's clock, moved by the test: a slow machine does not move it
+    monkeypatch.setattr("rnn_tui.tui.run_view.monotonic", lambda: now[0])
     app = RnnTuiApp(small_config(epochs=5))
     async with app.run_test(size=(80, 24)) as pilot:
         speed_line = lambda: str(app.query_one(ProgressPanel).query_one("#speed").render())  # noqa: E731
@@ -189,7 +191,7 @@ async def test_progress_is_shown_at_most_twice_a_second_and_every_epoch_at_once(
                                                 train_loss=2.2)))
         await pilot.pause()
         assert "6,666 tok/s" in speed_line()  # an epoch is shown at once
-        await pilot.pause(app.PROGRESS_DISPLAY_INTERVAL_S)  # the interval under test
+        now[0] += app.PROGRESS_DISPLAY_INTERVAL_S  # the interval under test
         app.post_message(TrainingEvent(progress_event(7777)))
         await pilot.pause()
         assert "7,777 tok/s" in speed_line()
@@ -225,7 +227,7 @@ async def test_checkpoints_are_logged_when_asked_for_or_when_they_fail():
             app.post_message(TrainingEvent(event))
         await wait_until(pilot, lambda: "error: sentinel" in log.lines, timeout=5)  # lines are written in order
         assert not any("checkpoint of epoch" in line for line in log.lines)
-        app.save_requested = True  # as ctrl+s sets it while a run trains
+        app.state = app.state.but(save_requested=True)  # as ctrl+s sets it while a run trains
         app.post_message(TrainingEvent(ev.Checkpoint(epoch=2, path=checkpoint.path)))
         app.post_message(TrainingEvent(ev.Checkpoint(epoch=3, path=checkpoint.path, ok=False, error="disk full")))
         await wait_until(pilot, lambda: sum("checkpoint" in line for line in log.lines) == 2, timeout=5)
@@ -345,8 +347,8 @@ async def test_after_a_run_ctrl_r_trains_it_on_or_starts_a_new_one_and_the_chart
     app = RnnTuiApp(small_config(run_dir=str(tmp_path / "runs" / "first"), sample_every=0))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+r")  # nothing on screen: it starts at once
-        await wait_until(pilot, lambda: status_of(app).startswith("completed: epoch 2/2") and not app.run_live)
-        first = app.link.path
+        await wait_until(pilot, lambda: status_of(app).startswith("completed: epoch 2/2") and not app.state.live)
+        first = app.state.link.path
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: isinstance(app.screen, NextRun))
         await pilot.press("r")  # 2 of 2 done: training on needs more epochs, and says so
@@ -354,16 +356,16 @@ async def test_after_a_run_ctrl_r_trains_it_on_or_starts_a_new_one_and_the_chart
         assert isinstance(app.screen, NextRun)
         await pilot.press("n")  # a new run with the form's options, in a folder of its own
         assert app.query_one(PerplexityChart).epochs == [1, 2]  # the last run's chart, until the new one draws
-        await wait_until(pilot, lambda: app.link.path != first and status_of(app).startswith("completed")
-                         and not app.run_live)
-        second = app.link.path
+        await wait_until(pilot, lambda: app.state.link.path != first and status_of(app).startswith("completed")
+                         and not app.state.live)
+        second = app.state.link.path
         assert second.parent == first.parent and run_info(first).outcome == run_info(second).outcome == "completed"
         app.query_one("#field-epochs").value = "3"
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: isinstance(app.screen, NextRun))
         await pilot.press("r")  # trained on, in its own folder, from its checkpoint
-        await wait_until(pilot, lambda: status_of(app).startswith("completed: epoch 3/3") and not app.run_live)
-        assert app.link.path == second and app.query_one(PerplexityChart).epochs == [1, 2, 3]
+        await wait_until(pilot, lambda: status_of(app).startswith("completed: epoch 3/3") and not app.state.live)
+        assert app.state.link.path == second and app.query_one(PerplexityChart).epochs == [1, 2, 3]
         assert sorted(p.name for p in first.parent.iterdir()) == sorted([first.name, second.name])
 
 
@@ -373,8 +375,8 @@ async def test_the_status_lines_show_time_eta_best_grad_and_lr_and_the_keys_foll
         def lines() -> str:
             panel = app.query_one(ProgressPanel)
             return " | ".join(str(panel.query_one(name).render()) for name in ("#status", "#clock", "#speed"))
-        app.link = type("Link", (), {"path": Path("runs/x"), "send": lambda self, command, **options: None})()
-        app.run_live = True  # a run followed, as attach makes it
+        link = type("Link", (), {"path": Path("runs/x"), "send": lambda self, command, **options: None})()
+        app.state = app.state.but(link=link, live=True)  # a run followed, as attach makes it
         app.post_message(TrainingEvent(start_event()))
         app.post_message(TrainingEvent(ev.Progress(epoch=1, batch=10, batches=100, train_perplexity=9.0,
                                                    tokens_per_sec=12_345, elapsed_s=62, lr=1e-3, grad_norm=0.953,
@@ -392,12 +394,12 @@ async def test_the_status_lines_show_time_eta_best_grad_and_lr_and_the_keys_foll
             assert app.check_action(app._bindings.key_to_bindings[key][0].action, ()), key
         assert not app.check_action("start", ()) and not app.check_action("resume", ())
         app.post_message(TrainingEvent(ev.Paused(epoch=2, batch=40)))
-        await wait_until(pilot, lambda: app.training_paused, timeout=5)
+        await wait_until(pilot, lambda: app.state.paused, timeout=5)
         assert app.check_action("resume", ()) and not app.check_action("pause", ())  # the footer says Resume
         assert "paused at epoch 2, minibatch 40: ctrl+t resumes" in lines() and "epoch 2/5" in lines()
         assert "Resume" in app.export_screenshot() and "Pause" not in app.export_screenshot()
         app.post_message(TrainingEvent(ev.Resumed(epoch=2, batch=40)))
-        await wait_until(pilot, lambda: not app.training_paused, timeout=5)
+        await wait_until(pilot, lambda: not app.state.paused, timeout=5)
         assert lines().startswith("training scratch-rnn on cpu")  # the status is current again
         await pilot.press("f2")  # the runs screen: the run's keys are not offered there
         await wait_until(pilot, lambda: isinstance(app.screen, RunsScreen), timeout=5)

@@ -20,7 +20,7 @@ from rnn_tui.engine.launch import rnn_tui_command
 from rnn_tui.engine.live import LiveRun
 from rnn_tui.engine.runs import RunDir
 from rnn_tui.engine.summary import best_val, read_metrics
-from rnn_tui.engine.watch import latest_live_run, run_info
+from rnn_tui.engine.watch import RunWatch, latest_live_run, run_info
 from helpers import LONGER, SMALL, detach, epochs_done, rnn_tui, wait_for
 
 def events_of(run_dir: Path) -> list[dict]:
@@ -226,3 +226,19 @@ def test_progress_only_replaces_the_status_a_few_times_a_second(tmp_path, monkey
         assert json.loads(run.status_path.read_text())["state"] == "training"
     assert len(writes) <= 2 + seconds / 0.5 + 1
     assert [e["event"] for e in events_of(run.path)] == ["start"]  # no progress in the event log
+
+
+def test_a_watch_tells_no_progress_after_the_runs_end(tmp_path):
+    """status.json keeps the last progress once a run ends: told after ``finished`` it would show the bar and
+    the ETA of the epoch a stop cut short, under the status line that says it stopped."""
+    run = RunDir(tmp_path / "r")
+    run.path.mkdir()
+    progress = {"epoch": 10, "batch": 51, "batches": 160, "train_perplexity": 3.7, "tokens_per_sec": 1e5,
+                "elapsed_s": 8.8, "eta_s": 274.6}
+    run.write_status({"state": "training", "epoch": 9, "progress": progress, "pid": os.getpid()})  # this process's
+    watch = RunWatch(run.path)
+    assert [type(event) for event in watch.poll()] == [ev.Progress]  # training: told
+    run.append_event(ev.Finished(status="stopped", epoch=9, train_perplexity=3.7, val_perplexity=None,
+                                 tokens_per_sec=1e5, device="cpu", elapsed_s=8.9).to_dict())
+    run.write_status({"state": "finished", "epoch": 9, "progress": {**progress, "batch": 52}, "pid": os.getpid()})
+    assert [type(event) for event in watch.poll()] == [ev.Finished]

@@ -83,9 +83,9 @@ async def test_the_runs_screen_sorts_filters_marks_compares_and_opens(runs_root)
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is screen, timeout=5)
         await pilot.press("enter")  # open the run under the cursor in the dashboard
-        await wait_until(pilot, lambda: app.link is not None and app.link.path.name == "a-hidden-256", timeout=5)
-        await wait_until(pilot, lambda: not app.run_live, timeout=10)  # finished: its history on screen
-        assert Path(app.run_dir).resolve() == runs_root / "a-hidden-256"  # what ctrl+r offers to train on
+        await wait_until(pilot, lambda: app.state.link is not None and app.state.link.path.name == "a-hidden-256", timeout=5)
+        await wait_until(pilot, lambda: not app.state.live, timeout=10)  # finished: its history on screen
+        assert Path(app.state.run_dir).resolve() == runs_root / "a-hidden-256"  # what ctrl+r offers to train on
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: isinstance(app.screen, NextRun), timeout=5)
         await pilot.press("escape")

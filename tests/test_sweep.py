@@ -184,8 +184,8 @@ async def test_the_sweep_screen_shows_the_trials_and_charts_and_opens_a_trials_r
         await pilot.press("p")
         assert screen.param == "hidden"
         await pilot.press("enter")  # the first trial's run, in the dashboard
-        await wait_until(pilot, lambda: not isinstance(app.screen, (SweepScreen, RunsScreen)) and app.run_dir)
-        assert app.run_dir == screen.report["trials"][0]["run_dir"]
+        await wait_until(pilot, lambda: not isinstance(app.screen, (SweepScreen, RunsScreen)) and app.state.run_dir)
+        assert app.state.run_dir == screen.report["trials"][0]["run_dir"]
 
 
 def test_a_sweep_on_a_database_url_goes_on_from_the_study_and_is_shown_from_it(tmp_path):

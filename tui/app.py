@@ -18,6 +18,7 @@ from pathlib import Path
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.reactive import var
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 from textual.worker import get_current_worker
@@ -31,6 +32,7 @@ from rnn_tui.engine.watch import RunWatch, process_alive, run_info
 
 from rnn_tui.tui.messages import GeneratedText, LaunchFailed, RunEnded, RunHistory, RunLaunched, TrainingEvent
 from rnn_tui.tui.run_link import RunLink, start_run, stream_generation
+from rnn_tui.tui.run_on_screen import RunOnScreen
 from rnn_tui.tui.run_view import RunView
 from rnn_tui.tui.runs_screen import RunsScreen
 from rnn_tui.tui.screens import HelpScreen, NextRun, QuitWhileTraining
@@ -72,6 +74,7 @@ class RnnTuiApp(RunView, App):
     RUN_ACTIONS = ("start", "pause", "resume", "stop", "sample", "save", "detach")
 
     FOLLOW_POLL_S = 0.25
+    state: var[RunOnScreen] = var(RunOnScreen, bindings=True)  # the footer's keys follow every change
 
     def __init__(self, config: TrainConfig | None = None, start: bool = False, ascii_only: bool = False,
                  resume: str | None = None, attach: str | None = None):
@@ -79,23 +82,11 @@ class RnnTuiApp(RunView, App):
         if attach:  # the form shows the run's own configuration
             saved = RunDir(attach).read_config()
             config = TrainConfig.from_dict(saved) if saved else TrainConfig()
-        self.train_config = config or TrainConfig()
+        self.train_config = config or TrainConfig()  # what the form was filled from
         self.autostart = start
         self.ascii_only = ascii_only
-        self.attach_path = attach
-        self.resume_path = resume            # a --resume given: the first ctrl+r trains it on
-        self.link: RunLink | None = None     # the run followed
-        self.run_live = False                # its process is still training (or closing)
-        self.launching = False
-        self.training_paused = False
-        self.run_finished = False
-        self.quitting = False
-        self.detached = False
-        self.run_dir: str | None = resume or attach  # the run on screen: ctrl+r offers to train it on
-        self.checkpoint_epoch: int | None = None
-        self.epochs = self.train_config.epochs
-        self.save_requested = False
-        self._progress_shown_at = 0.0
+        self.set_reactive(RnnTuiApp.state, RunOnScreen(run_dir=resume or attach, attach_path=attach,
+                                                       resume_path=resume, epochs=self.train_config.epochs))
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -117,10 +108,10 @@ class RnnTuiApp(RunView, App):
         self.query_one("#generation").border_title = "generation"
         self.query_one("#events").border_title = "events"
         self.log_event("ready: ctrl+r starts, f1 lists the keys")
-        if self.attach_path:
-            self.follow(RunLink(self.attach_path))
-        elif self.resume_path:
-            self.log_event(f"ctrl+r trains {self.resume_path} on; ctrl+g samples from it")
+        if self.state.attach_path:
+            self.follow(RunLink(self.state.attach_path))
+        elif self.state.resume_path:
+            self.log_event(f"ctrl+r trains {self.state.resume_path} on; ctrl+g samples from it")
         if self.autostart:
             self.call_after_refresh(self.action_start)
 
@@ -140,10 +131,10 @@ class RnnTuiApp(RunView, App):
         self._after_pending_keys(self._start)
 
     def _start(self) -> None:
-        if self.launching or self._training_active():
+        if self.state.launching or self.state.training:
             self.notify("training is already running", severity="warning")
             return
-        if self.run_live:
+        if self.state.live:
             self.notify("the last run is still closing; try again in a moment", severity="warning")
             return
         config, problems = self.query_one(ConfigForm).read()
@@ -151,52 +142,51 @@ class RnnTuiApp(RunView, App):
             name, reason = next(iter(problems.items()))
             self.notify(f"{name.replace('_', ' ')} {reason}", title="cannot start", severity="error", markup=False)
             return
-        if self.resume_path:  # `rnn-tui --resume RUN`: what to do was said on the command line
-            self._launch(config, self.resume_path)
-        elif self.run_dir:
+        run_dir = self.state.run_dir
+        if self.state.resume_path:  # `rnn-tui --resume RUN`: what to do was said on the command line
+            self._launch(config, self.state.resume_path)
+        elif run_dir:
             kept = [name.replace("_", " ") for name, value in config.to_dict().items()
                     if name not in (*RESUME_OVERRIDES, "run_dir", "preset") and value != getattr(self.train_config, name)]
-            question = NextRun(Path(self.run_dir).name, self._trained_epochs(), config.epochs, kept)
-            self.push_screen(question, lambda answer: answer and self._launch(config, self.run_dir
+            question = NextRun(Path(run_dir).name, self._trained_epochs(), config.epochs, kept)
+            self.push_screen(question, lambda answer: answer and self._launch(config, run_dir
                                                                                  if answer == "resume" else None))
         else:
             self._launch(config, None)
 
     def _trained_epochs(self) -> int | None:
         """The epoch the run on screen would train on from: its checkpoint's (None: it has none)."""
-        if self.checkpoint_epoch is not None:
-            return self.checkpoint_epoch
-        epoch = run_info(self.run_dir).status.get("epoch")
-        return epoch if isinstance(epoch, int) and RunDir(self.run_dir).checkpoint_path.is_file() else None
+        if self.state.checkpoint_epoch is not None:
+            return self.state.checkpoint_epoch
+        epoch = run_info(self.state.run_dir).status.get("epoch")
+        return epoch if isinstance(epoch, int) and RunDir(self.state.run_dir).checkpoint_path.is_file() else None
 
     def _launch(self, config: TrainConfig, resume: str | None) -> None:
         """Start a run (``resume``: train that one on): the run on screen stays until the new one draws."""
         if resume is None:
-            config.run_dir = None if self.run_dir else config.run_dir  # a new run: a new folder
-        self.train_config, self.epochs = config, config.epochs
-        self.launching = True
+            config.run_dir = None if self.state.run_dir else config.run_dir  # a new run: a new folder
+        self.train_config = config
+        self.state = self.state.but(epochs=config.epochs, launching=True)
         self.query_one(ProgressPanel).set_status("starting: loading torch and the corpus…")
         self.query_one(ConfigForm).set_enabled(False)
-        self.refresh_bindings()
         self.launch(config, resume)
 
     def action_pause(self) -> None:
-        if self._training_active() and self._send("resume" if self.training_paused else "pause"):
+        if self.state.training and self._send("resume" if self.state.paused else "pause"):
             # what was asked for, before the run's event says so: a second quick press toggles back
-            self.training_paused = not self.training_paused
-            self.refresh_bindings()
+            self.state = self.state.but(paused=not self.state.paused)
 
     action_resume = action_pause  # ctrl+t while paused: the same toggle, named Resume in the footer
 
     def action_stop(self) -> None:
-        if self._training_active() and self._send("stop"):
+        if self.state.training and self._send("stop"):
             self.query_one(ProgressPanel).set_status("stopping at the next minibatch…")
 
     def action_save(self) -> None:
-        if self._training_active():
-            self.save_requested = self._send("save")
-        elif self.run_dir:
-            self.notify(f"the checkpoint in {self.run_dir} is up to date", markup=False)
+        if self.state.training:
+            self.state = self.state.but(save_requested=self._send("save"))
+        elif self.state.run_dir:
+            self.notify(f"the checkpoint in {self.state.run_dir} is up to date", markup=False)
         else:
             self.notify("nothing to save yet", severity="warning")
 
@@ -210,19 +200,20 @@ class RnnTuiApp(RunView, App):
             temperature = max(0.0, float(form.query_one("#field-temperature").value or 0))
         except ValueError:
             temperature = self.train_config.temperature
-        if self._training_active():
+        run_dir = self.state.run_dir
+        if self.state.training:
             self._send("sample", prefix=prefix, temperature=temperature, length=200)
-        elif self.run_dir and not self.launching:
-            self.query_one(GenerationPane).begin_stream(f"from {self.run_dir} (t={temperature:g})")
-            self.generate_from_checkpoint(self.run_dir, prefix or "", temperature)
+        elif run_dir and not self.state.launching:
+            self.query_one(GenerationPane).begin_stream(f"from {run_dir} (t={temperature:g})")
+            self.generate_from_checkpoint(run_dir, prefix or "", temperature)
         else:
             self.notify("no model yet: start training first", severity="warning")
 
     def action_detach(self) -> None:
-        if not self._training_active():
+        if not self.state.training:
             self.notify("no run is training here: nothing to detach from", severity="warning")
             return
-        self.detached = True
+        self.state = self.state.but(detached=True)
         self.exit()
 
     def action_runs(self) -> None:
@@ -232,17 +223,18 @@ class RnnTuiApp(RunView, App):
 
     def open_run(self, path: str) -> None:
         """Show a run picked on the runs screen: followed live, or its history; ctrl+r resumes it."""
-        if self.launching:
+        if self.state.launching:
             self.notify("a run is starting: open another once it trains", severity="warning")
             return
-        if self.link is not None and self.link.path.resolve() == RunDir(path).path.resolve():
+        link = self.state.link
+        if link is not None and link.path.resolve() == RunDir(path).path.resolve():
             return
         saved = RunDir(path).read_config()
         if saved:
             self.train_config = TrainConfig.from_dict(saved)
             self.query_one(ConfigForm).load(self.train_config)
-        self.attach_path = self.run_dir = path
-        self.resume_path = None  # ctrl+r asks: train the opened run on, or a new run
+        # ctrl+r asks: train the opened run on, or a new run
+        self.state = self.state.but(attach_path=path, run_dir=path, resume_path=None)
         self.query_one(GenerationPane).clear()
         self.follow(RunLink(path))
 
@@ -256,24 +248,24 @@ class RnnTuiApp(RunView, App):
         self.push_screen(HelpScreen())
 
     def action_request_quit(self) -> None:
-        if not self._training_active():
+        if not self.state.training:
             self.exit()
             return
 
         def answered(choice: str | None) -> None:
             if choice == "detach":
                 self.action_detach()
-            elif choice == "stop" and not self._training_active():
+            elif choice == "stop" and not self.state.training:
                 self.exit()  # it ended while the question was on screen
             elif choice == "stop":
-                self.quitting = True
+                self.state = self.state.but(quitting=True)
                 self._send("stop")
                 self.query_one(ProgressPanel).set_status("stopping, writing the checkpoint, then quitting…")
                 self.set_timer(30, self._force_quit)
         self.push_screen(QuitWhileTraining(), answered)
 
     def _force_quit(self) -> None:
-        info = run_info(self.link.path)
+        info = run_info(self.state.link.path)
         if info.state == RunState.LIVE and info.on_this_host:
             os.kill(info.pid, signal.SIGTERM)  # the trainer still checkpoints on its way out
         self.exit()
@@ -285,10 +277,7 @@ class RnnTuiApp(RunView, App):
             return True
         if self.screen is not self.screen_stack[0]:
             return False
-        active = self._training_active()
-        return {"start": not active and not self.launching, "pause": active and not self.training_paused,
-                "resume": active and self.training_paused, "stop": active, "save": active, "detach": active,
-                "sample": active or bool(self.run_dir) and not self.launching}[action]
+        return self.state.allows(action)
 
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)
@@ -296,21 +285,15 @@ class RnnTuiApp(RunView, App):
             if binding.tooltip:  # ctrl+t once: Pause, which resumes a paused run
                 yield SystemCommand(binding.description, binding.key, getattr(self, f"action_{binding.action}"))
 
-    def _training_active(self) -> bool:
-        """A run that has reported ``finished`` is only closing its files: it is not active."""
-        return self.link is not None and self.run_live and not self.run_finished
-
     def _send(self, command: str, **options) -> bool:
-        problem = self.link.send(command, **options)
+        problem = self.state.link.send(command, **options)
         if problem:
             self.notify(f"{command}: {problem}", severity="warning", markup=False)
         return problem is None
 
     # -- the run: launched, then followed -------------------------------------------------------------
     def follow(self, link: RunLink) -> None:
-        self.link, self.run_live, self.run_finished, self.training_paused = link, True, False, False
-        self.run_dir, self.checkpoint_epoch = str(link.path), None
-        self.refresh_bindings()
+        self.state = self.state.following(link)
         self.follow_run(link)
 
     # -- workers: they only post messages ------------------------------------------------------------
@@ -362,14 +345,12 @@ class RnnTuiApp(RunView, App):
 
     # -- message handlers ------------------------------------------------------------------------------
     def on_run_launched(self, message: RunLaunched) -> None:
-        self.launching = False
-        self.resume_path = None  # a --resume is done with once trained on
+        self.state = self.state.but(launching=False, resume_path=None)  # a --resume is done with once trained on
         self.follow(message.link)
 
     def on_launch_failed(self, message: LaunchFailed) -> None:
-        self.launching = False
+        self.state = self.state.but(launching=False)
         self.query_one(ConfigForm).set_enabled(True)
-        self.refresh_bindings()
         self.fail(message.reason, "the run did not start")
 
     def on_generated_text(self, message: GeneratedText) -> None:
@@ -409,8 +390,8 @@ def run_dashboard(config: TrainConfig | None, start: bool = False, ascii_only: b
         raise InputProblem(problem)
     app = RnnTuiApp(config, start=start, ascii_only=ascii_only or wants_ascii(), resume=resume, attach=attach)
     app.run()
-    if app.detached:
-        path = app.link.path
+    if app.state.detached:
+        path = app.state.link.path
         print(f"detached: the run trains on in {path}\n  attach again:  rnn-tui attach {path}\n"
               f"  or steer it:   rnn-tui control {path} pause|resume|stop|save|sample")
     return app.return_code or 0  # Textual sets 1 when the app crashed

@@ -54,6 +54,13 @@ def ended_text(event: ev.Finished) -> str | None:
     return None
 
 
+def finished_checkpoint_text(event: ev.Finished) -> str | None:
+    """``completed; checkpoint of epoch 10 in runs/x/checkpoint.pt``, if the run left one."""
+    if not event.checkpoint:
+        return None
+    return f"{event.status}; checkpoint of {format_checkpoint(event.epoch, event.batch)} in {event.checkpoint}"
+
+
 def best_text(event: ev.Finished) -> str | None:
     """``best: runs/x/best.pt (epoch 7, val loss 1.4123 nats)``."""
     if event.best_epoch is None:

@@ -7,7 +7,7 @@ An attached run's history is shown the same way as live events, its chart drawn 
 from __future__ import annotations
 
 import math
-import time
+from time import monotonic
 
 from rich.text import Text
 
@@ -17,10 +17,10 @@ from rnn_tui.engine.phases import Outcome, RunState
 from rnn_tui.engine.runs import RunDir
 from rnn_tui.engine.watch import epoch_points
 
-from rnn_tui.tui.event_text import (best_text, checkpoint_text, diverged_text, ended_text, epoch_text, pause_text,
-                                    write_failed_text)
-from rnn_tui.tui.formatting import format_checkpoint
+from rnn_tui.tui.event_text import (best_text, checkpoint_text, diverged_text, ended_text, epoch_text,
+                                    finished_checkpoint_text, pause_text, write_failed_text)
 from rnn_tui.tui.messages import RunEnded, RunHistory, TrainingEvent
+from rnn_tui.tui.run_on_screen import RunOnScreen
 from rnn_tui.tui.widgets.config_form import ConfigForm
 from rnn_tui.tui.widgets.device_status import DeviceStatus
 from rnn_tui.tui.widgets.event_log import EventLog
@@ -33,25 +33,30 @@ MAX_SHOWN_LOSS = 700.0  # nats: the exp of more overflows (the trainer ends such
 
 
 class RunView:
-    """Message handlers of ``RnnTuiApp`` for the run it follows (state lives on the app)."""
+    """Message handlers of ``RnnTuiApp`` for the run it follows: they draw, and change the app's one
+    ``state`` (tui/run_on_screen.py) where an event changes what the run is."""
     PROGRESS_DISPLAY_INTERVAL_S = 0.5
     REPLAYED_EVENTS = 300  # an attached run's latest events shown in its panes; the chart takes every epoch
+    state: RunOnScreen
+    train_config: TrainConfig  # the form's
     training_status = "training"  # the status line while the run trains (set by its start)
+    _progress_shown_at = 0.0
 
     def on_run_history(self, message: RunHistory) -> None:
         events, info = message.events, message.info
-        self.run_dir = str(info.path)
+        self.state = self.state.but(run_dir=str(info.path))
+        attached = self.state.attach_path
         # which run the screen shows stays in sight: the event log scrolls its "attached" line away
-        self.query_one(PerplexityChart).border_subtitle = Text(info.path.name + (" · attached" if self.attach_path else ""))
+        self.query_one(PerplexityChart).border_subtitle = Text(info.path.name + (" · attached" if attached else ""))
         start = next((event for event in reversed(events) if isinstance(event, ev.Start)), None)
         points = epoch_points(events, RunDir(info.path))
         if start:
             self._show_start(start, points)
         else:
-            self.query_one(PerplexityChart).reset(history=points, total_epochs=self.epochs)
+            self.query_one(PerplexityChart).reset(history=points, total_epochs=self.state.epochs)
         for event in events[-self.REPLAYED_EVENTS:]:
             if isinstance(event, ev.Start):
-                self.run_finished = self.training_paused = False  # resumed: what ended before goes on
+                self.state = self.state.but(finished=False, paused=False)  # resumed: what ended before goes on
             else:
                 self.show_event(event, replay=True)
         if info.state == RunState.LIVE:
@@ -60,24 +65,22 @@ class RunView:
                 self.query_one(DeviceStatus).track(info.pid)
             if not start:
                 self.query_one(ProgressPanel).set_status("starting…")
-        self.refresh_bindings()
-        if self.attach_path:
+        if attached:
             told = f"finished, {info.outcome}" if info.state == RunState.FINISHED else info.state
             self.log_event(f"attached ({told}): {len(points)} epochs so far, in {info.path}")
 
     def on_run_ended(self, message: RunEnded) -> None:
         info = message.info
-        self.run_live = self.training_paused = False
+        self.state = self.state.but(live=False, paused=False)
         self.query_one(ConfigForm).set_enabled(True)
         self.query_one(DeviceStatus).track(None)
-        self.refresh_bindings()
         if info.state == RunState.GONE:
-            then = (f"ctrl+r resumes from its last checkpoint, epoch {self.checkpoint_epoch}"
-                    if self.checkpoint_epoch else "it left no checkpoint to resume")
+            epoch = self.state.checkpoint_epoch
+            then = f"ctrl+r resumes from its last checkpoint, epoch {epoch}" if epoch else "it left no checkpoint to resume"
             text = f"gone: its process ended without finishing (killed, or the machine restarted); {then}"
             self.query_one(ProgressPanel).set_status(text)
             self.log_event(text)
-        if self.quitting:
+        if self.state.quitting:
             self.exit()
 
     def on_training_event(self, message: TrainingEvent) -> None:
@@ -88,91 +91,106 @@ class RunView:
 
     def show_event(self, event: ev.Event, replay: bool = False) -> None:
         """One event on screen; ``replay``: from an attached run's history (its chart is drawn already)."""
-        progress = self.query_one(ProgressPanel)
         match event:
             case ev.Progress():
-                self._memory(event.memory)
-                # every frame costs the trainer a few ms of its cores: twice a second is enough to watch.
-                # Dropped, not deferred as in tui/coalesce.py: a deferred one could overwrite the epoch line
-                if time.monotonic() - self._progress_shown_at < self.PROGRESS_DISPLAY_INTERVAL_S:
-                    return
-                self._progress_shown_at = time.monotonic()
-                progress.show_progress(epoch=event.epoch, epochs=self.epochs, batch=event.batch, batches=event.batches,
-                                       tokens_per_sec=event.tokens_per_sec, elapsed_s=event.elapsed_s,
-                                       eta_s=event.eta_s, grad_norm=event.grad_norm, lr=event.lr)
+                self._show_progress(event)
             case ev.Epoch():
-                self._memory(event.memory)
-                if not replay:
-                    self.query_one(PerplexityChart).add_point(event.epoch, event.train_perplexity,
-                                                              event.val_perplexity, event.batch, event.batches)
-                best = None if event.best_val_loss is None else math.exp(min(event.best_val_loss, MAX_SHOWN_LOSS))
-                progress.show_progress(epoch=event.epoch, epochs=event.epochs, batch=None,  # the whole epoch
-                                       tokens_per_sec=event.tokens_per_sec, elapsed_s=event.elapsed_s,
-                                       eta_s=event.eta_s, grad_norm=event.grad_norm, lr=event.lr, best_val=best)
-                self.log_event(epoch_text(event))
+                self._show_epoch(event, replay)
             case ev.Sample():
                 title = f"epoch {event.epoch}" + (" (on demand)" if event.on_demand else "")
                 self.query_one(GenerationPane).add_sample(title, event.text)
             case ev.Paused() | ev.Resumed():
-                self.training_paused = isinstance(event, ev.Paused)
-                self.refresh_bindings()
-                progress.show_progress(epoch=event.epoch, batch=event.batch)  # where it waits, if no progress told it
-                where = pause_text(event)
-                self.log_event(where)
-                progress.set_status(f"{where}: ctrl+t resumes" if self.training_paused else self.training_status)
-            case ev.Checkpoint():  # written every epoch: logged when asked for (ctrl+s) or when it fails
-                if event.ok:
-                    self.checkpoint_epoch = event.epoch
-                if self.save_requested or not event.ok:
-                    self.save_requested = False
-                    if event.ok:
-                        self.log_event(checkpoint_text(event))
-                    else:
-                        self.warn(checkpoint_text(event), replay)
+                self._show_pause(event)
+            case ev.Checkpoint():
+                self._show_checkpoint(event, replay)
             case ev.WriteFailed():
                 self.warn(write_failed_text(event), replay)
             case ev.Diverged():
                 self.warn(diverged_text(event), replay)
             case ev.Finished():
-                self.run_finished = True
-                self.training_paused = False
-                self.refresh_bindings()
-                ppl = f", perplexity {event.train_perplexity:.3f}" if event.train_perplexity is not None else ""
-                where = f"in epoch {event.epoch + 1}" if event.batch else f"epoch {event.epoch}"  # cut short
-                progress.set_status(f"{event.status}: {where}/{self.epochs}{ppl}")
-                # the bar and clock at the last completed epoch (or the minibatch --max-time ended at), not
-                # inside the one a stop cut short
-                progress.show_progress(epoch=event.epoch + 1 if event.batch else event.epoch,
-                                       batch=event.batch or None, elapsed_s=event.elapsed_s, eta_s=None)
-                if event.status == Outcome.UNWRITABLE:
-                    self.warn(ended_text(event), replay)
-                elif ended_text(event):
-                    self.log_event(ended_text(event))
-                if best_text(event):
-                    self.log_event(best_text(event))
-                for sample in event.samples:
-                    self.query_one(GenerationPane).add_sample(f"final: {sample['prefix']}", sample["text"])
-                if event.checkpoint:
-                    self.log_event(f"{event.status}; checkpoint of {format_checkpoint(event.epoch, event.batch)} "
-                                   f"in {event.checkpoint}")
+                self._show_finished(event, replay)
             case ev.Error():
-                self.run_finished = True
-                self.refresh_bindings()
+                self.state = self.state.but(finished=True)
                 self.fail(event.message, "the run failed", replay)
 
+    def _show_progress(self, event: ev.Progress) -> None:
+        self._memory(event.memory)
+        # every frame costs the trainer a few ms of its cores: twice a second is enough to watch.
+        # Dropped, not deferred as in tui/coalesce.py: a deferred one could overwrite the epoch line
+        if monotonic() - self._progress_shown_at < self.PROGRESS_DISPLAY_INTERVAL_S:
+            return
+        self._progress_shown_at = monotonic()
+        self.query_one(ProgressPanel).show_progress(
+            epoch=event.epoch, epochs=self.state.epochs, batch=event.batch, batches=event.batches,
+            tokens_per_sec=event.tokens_per_sec, elapsed_s=event.elapsed_s, eta_s=event.eta_s,
+            grad_norm=event.grad_norm, lr=event.lr)
+
+    def _show_epoch(self, event: ev.Epoch, replay: bool) -> None:
+        self._memory(event.memory)
+        if not replay:
+            self.query_one(PerplexityChart).add_point(event.epoch, event.train_perplexity, event.val_perplexity,
+                                                      event.batch, event.batches)
+        best = None if event.best_val_loss is None else math.exp(min(event.best_val_loss, MAX_SHOWN_LOSS))
+        self.query_one(ProgressPanel).show_progress(
+            epoch=event.epoch, epochs=event.epochs, batch=None,  # the whole epoch
+            tokens_per_sec=event.tokens_per_sec, elapsed_s=event.elapsed_s, eta_s=event.eta_s,
+            grad_norm=event.grad_norm, lr=event.lr, best_val=best)
+        self.log_event(epoch_text(event))
+
+    def _show_pause(self, event: ev.Paused | ev.Resumed) -> None:
+        self.state = self.state.but(paused=isinstance(event, ev.Paused))
+        progress = self.query_one(ProgressPanel)
+        progress.show_progress(epoch=event.epoch, batch=event.batch)  # where it waits, if no progress told it
+        where = pause_text(event)
+        self.log_event(where)
+        progress.set_status(f"{where}: ctrl+t resumes" if self.state.paused else self.training_status)
+
+    def _show_checkpoint(self, event: ev.Checkpoint, replay: bool) -> None:
+        """Written every epoch: logged when asked for (ctrl+s) or when it fails."""
+        if event.ok:
+            self.state = self.state.but(checkpoint_epoch=event.epoch)
+        if self.state.save_requested or not event.ok:
+            self.state = self.state.but(save_requested=False)
+            if event.ok:
+                self.log_event(checkpoint_text(event))
+            else:
+                self.warn(checkpoint_text(event), replay)
+
+    def _show_finished(self, event: ev.Finished, replay: bool) -> None:
+        self.state = self.state.but(finished=True, paused=False)
+        progress = self.query_one(ProgressPanel)
+        ppl = f", perplexity {event.train_perplexity:.3f}" if event.train_perplexity is not None else ""
+        where = f"in epoch {event.epoch + 1}" if event.batch else f"epoch {event.epoch}"  # cut short
+        progress.set_status(f"{event.status}: {where}/{self.state.epochs}{ppl}")
+        # the bar and clock at the last completed epoch (or the minibatch --max-time ended at), not
+        # inside the one a stop cut short
+        progress.show_progress(epoch=event.epoch + 1 if event.batch else event.epoch,
+                               batch=event.batch or None, elapsed_s=event.elapsed_s, eta_s=None)
+        ended = ended_text(event)
+        if ended and event.status == Outcome.UNWRITABLE:
+            self.warn(ended, replay)
+        elif ended:
+            self.log_event(ended)
+        for sample in event.samples:
+            self.query_one(GenerationPane).add_sample(f"final: {sample['prefix']}", sample["text"])
+        for line in (best_text(event), finished_checkpoint_text(event)):
+            if line:
+                self.log_event(line)
+
     def _show_start(self, event: ev.Start, history: list[dict]) -> None:
-        self.epochs = event.config.get("epochs", self.epochs)
+        epochs = event.config.get("epochs", self.state.epochs)
+        self.state = self.state.but(epochs=epochs)
         self.train_config = TrainConfig.from_dict(event.config)
         self.query_one(ConfigForm).load(self.train_config)
-        self.query_one(PerplexityChart).reset(event.floor_perplexity, history=history, total_epochs=self.epochs)
+        self.query_one(PerplexityChart).reset(event.floor_perplexity, history=history, total_epochs=epochs)
         self.query_one(DeviceStatus).set_device(event.device)
         progress = self.query_one(ProgressPanel)
         self.training_status = f"training {event.config['model']} on {event.device}"
         progress.set_status(self.training_status)
-        progress.reset(epoch=event.start_epoch + 1, epochs=self.epochs, batch=0, batches=event.batches_per_epoch)
+        progress.reset(epoch=event.start_epoch + 1, epochs=self.state.epochs, batch=0, batches=event.batches_per_epoch)
         floor = f", floor {event.floor_perplexity:.3f}" if event.floor_perplexity else ""
         self.log_event(f"start: {event.corpus.get('name')}, vocab {event.vocab_size}, "
-                       f"{event.num_parameters:,} parameters{floor}; run {self.run_dir}")
+                       f"{event.num_parameters:,} parameters{floor}; run {self.state.run_dir}")
 
     def _memory(self, memory: dict | None) -> None:
         if memory:

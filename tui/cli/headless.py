@@ -79,8 +79,9 @@ class Output:
             case ev.Diverged():
                 self.write(diverged_text(event) + "\n", err=True)
             case ev.Finished():
-                if ended_text(event):
-                    self.write(ended_text(event) + "\n")
+                ended = ended_text(event)
+                if ended:
+                    self.write(ended + "\n")
                 if event.train_perplexity is not None:
                     # d2l's closing line, then its closing predictions.
                     self.write(f"perplexity {event.train_perplexity:.1f}, {event.tokens_per_sec:.1f} "

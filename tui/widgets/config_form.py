@@ -1,46 +1,34 @@
-"""The hyperparameter form: every field validated inline by ``TrainConfig.errors``; a preset fills it."""
+"""The hyperparameter form: a row per option declared with a label (engine/knob.py), every field
+validated inline by ``TrainConfig.errors``; a preset fills it."""
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import Field
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 
-from rnn_tui.engine.config import AUTOCAST_MODES, LR_SCHEDULES, MODEL_NAMES, OPTIMIZERS, SAMPLERS, TrainConfig
+from rnn_tui.engine.config import TrainConfig
+from rnn_tui.engine.knob import Knob, knobs, value_kind
 from rnn_tui.engine.presets import PRESETS, preset_values
 from rnn_tui.engine.schedule import format_duration, parse_duration
 
 NO_PRESET = "(none)"
-# (config field, label, choices or None for free text)
-FIELDS = [
-    ("preset", "preset (fills the form)", (NO_PRESET, *PRESETS)),
-    ("corpus", "corpus (name or path)", None),
-    ("model", "model", MODEL_NAMES),
-    ("hidden", "hidden size", None),
-    ("layers", "layers", None),
-    ("dropout", "dropout (concise models)", None),
-    ("autocast", "autocast (concise models)", AUTOCAST_MODES),
-    ("batch_size", "batch size", None),
-    ("num_steps", "steps", None),
-    ("sampler", "sampler", SAMPLERS),
-    ("optimizer", "optimizer", OPTIMIZERS),
-    ("lr", "learning rate", None),
-    ("lr_schedule", "lr schedule", LR_SCHEDULES),
-    ("warmup", "warmup (minibatches)", None),
-    ("weight_decay", "weight decay", None),
-    ("epochs", "epochs", None),
-    ("max_time", "time budget (30m; empty = none)", None),
-    ("patience", "patience (epochs; 0 = off)", None),
-    ("clip", "clip θ (0 = off)", None),
-    ("device", "device", None),
-    ("nproc", "processes (torchrun)", None),
-    ("seed", "seed", None),
-    ("prefix", "prefix", None),
-    ("temperature", "temperature (0 = greedy)", None),
-]
-_TYPES = {f.name: f.type for f in fields(TrainConfig)}
+
+
+def form_rows() -> list[tuple[str, str, tuple[str, ...] | None]]:
+    """(config field, label, choices or None for free text): the fields declared with a form label."""
+    rows = []
+    for spec, declared in knobs(TrainConfig):
+        if declared.label:
+            choices = (NO_PRESET, *PRESETS) if spec.name == "preset" else declared.choices
+            rows.append((spec.name, declared.label, choices))
+    return rows
+
+
+FIELDS = form_rows()
+_KNOBS = {spec.name: (spec, declared) for spec, declared in knobs(TrainConfig)}
 
 
 class ConfigForm(VerticalScroll):
@@ -64,8 +52,9 @@ class ConfigForm(VerticalScroll):
             return self.base.corpus_file or self.base.corpus
         if name == "preset":
             return self.base.preset if self.base.preset in PRESETS else NO_PRESET
-        if name == "max_time":
-            return format_duration(self.base.max_time) if self.base.max_time else ""
+        if _KNOBS[name][1].kind == "duration":
+            value = getattr(self.base, name)
+            return format_duration(value) if value else ""
         value = getattr(self.base, name)
         return "" if value is None else value
 
@@ -85,16 +74,10 @@ class ConfigForm(VerticalScroll):
             if name == "preset":
                 config.preset = None if raw == NO_PRESET else raw
                 continue
-            if name == "max_time":
-                try:
-                    config.max_time = parse_duration(raw) if raw else 0.0
-                except ValueError:
-                    problems[name] = "must be a duration such as 30m or 1h30m"
-                continue
             try:
-                setattr(config, name, _parse(raw, _TYPES[name]))
+                setattr(config, name, _parse(raw, *_KNOBS[name]))
             except ValueError:
-                problems[name] = f"must be a {_kind(_TYPES[name])}"
+                problems[name] = _parse_failure(*_KNOBS[name])
         for name, reason in config.errors().items():
             if not (name == "prefix" and not config.prefix):  # empty: the corpus's default prompt
                 problems.setdefault(name, reason)
@@ -121,19 +104,21 @@ class ConfigForm(VerticalScroll):
             widget.disabled = not enabled
 
 
-def _parse(raw, annotation: str):
-    kind = _kind(annotation)
-    if kind == "whole number":
+def _parse(raw: str, spec: Field, declared: Knob):
+    if declared.kind == "duration":
+        return parse_duration(raw) if raw else 0.0
+    kind = value_kind(spec.type)
+    if kind == "int":
         return int(raw)
-    if kind == "number":
+    if kind == "float":
         return float(raw)
     return raw
 
 
-def _kind(annotation) -> str:
-    text = str(annotation)
-    if text.startswith("int"):
-        return "whole number"
-    if text.startswith("float"):
-        return "number"
-    return "text"
+def _parse_failure(spec: Field, declared: Knob) -> str:
+    if declared.kind == "duration":
+        return "must be a duration such as 30m or 1h30m"
+    return f"must be a {_KIND_WORDS.get(value_kind(spec.type), 'text')}"
+
+
+_KIND_WORDS = {"int": "whole number", "float": "number"}
