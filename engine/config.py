@@ -3,7 +3,8 @@
 Each field's ``knob(...)`` (engine/knob.py) is its option everywhere: ``--name`` on the command line
 (``-`` for ``_``), a row of the dashboard's form where it has a label, its range and choices in
 ``errors``, and whether a resumed run may change it. ``None`` for ``preprocess`` / ``max_tokens``
-means "the corpus's own default" (d2l's for The Time Machine, raw text elsewhere).
+and ``prefix`` means "the corpus's own" (d2l's for The Time Machine, raw text elsewhere), filled in
+once the corpus is read (engine/session.py).
 """
 from __future__ import annotations
 
@@ -95,7 +96,7 @@ class TrainConfig:
                       at_least=1, at_most=1024, label="processes (torchrun)", resumable=True)
     seed: int = knob(0, at_least=0, at_most=2**32 - 1, label="seed")
     # samples shown while training (d2l: the first 50 characters after "time traveller")
-    prefix: str = knob("time traveller", "Prompt for samples.", shown_default="the corpus's, else 'time traveller'",
+    prefix: str | None = knob("time traveller", "Prompt for samples.", shown_default="the corpus's, else 'time traveller'",
                        label="prefix", resumable=True)
     sample_every: int = knob(10, "Epochs between samples; 0 = none.", at_least=0, resumable=True)
     sample_length: int = knob(50, at_least=1, at_most=10_000)
@@ -167,8 +168,8 @@ class TrainConfig:
         return None
 
     def first_error_before_corpus(self) -> str | None:
-        """``first_error`` before the corpus is read: an empty prefix is the corpus's to fill, not a problem."""
-        return self.first_error(ignore=("prefix",) if self.prefix == "" else ())
+        """``first_error`` before the corpus is read: no prefix is the corpus's to fill, not a problem."""
+        return self.first_error(ignore=("prefix",) if self.prefix is None else ())
 
     def eval_windows(self) -> tuple[int, int] | None:
         """(N, L) of ``--eval windows:N:L``, or None for the stateful pass alone."""

@@ -43,7 +43,7 @@ def load_corpus_for(config: TrainConfig) -> LoadedCorpus:
         config.preprocess = corpus.preprocess
     if config.max_tokens is None:
         config.max_tokens = corpus.max_tokens
-    if not config.prefix:
+    if config.prefix is None:
         config.prefix = corpus.prefix or DEFAULT_PREFIX
     return corpus
 

@@ -76,3 +76,12 @@ def test_the_run_keys_follow_the_state_on_screen():
     finished = training.but(finished=True)  # closing its files: not training, its checkpoint samples
     assert finished.allows("start") and finished.allows("sample") and not finished.allows("stop")
     assert not finished.but(launching=True).allows("start")
+
+
+def test_the_corpus_decides_what_is_not_given_and_is_none_until_then():
+    from rnn_tui.tui.cli.options import config_from_options
+    config = config_from_options({"preprocess": None, "max_tokens": None, "prefix": None})
+    assert (config.preprocess, config.max_tokens, config.prefix) == (None, None, None)
+    assert config.first_error_before_corpus() is None  # the corpus fills them once it is read
+    assert TrainConfig(prefix="").first_error_before_corpus() == "--prefix must not be empty"  # given: a prompt
+    assert config_from_options({"prefix": "the "}).prefix == "the "

@@ -12,7 +12,7 @@ from helpers import rnn_tui, tiny_config
 
 
 def test_a_new_run_takes_the_corpus_defaults_it_was_not_given(timemachine_text):
-    prepared = prepare_run(TrainConfig(corpus="timemachine", prefix="", run_dir="r"))
+    prepared = prepare_run(TrainConfig(corpus="timemachine", prefix=None, run_dir="r"))
     assert (prepared.config.preprocess, prepared.config.max_tokens, prepared.config.prefix) == \
         ("d2l", 10_000, "time traveller")
     assert prepared.resume_state is None and prepared.run.path == Path("r").absolute()  # printed paths paste anywhere

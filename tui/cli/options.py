@@ -80,5 +80,5 @@ def config_from_options(options: dict, given: set[str] | None = None) -> TrainCo
         values.update({k: v for k, v in chosen.items() if given is None or k not in given})
     config = TrainConfig(**values)  # a --corpus-file given wins over a preset's corpus: it is read first
     if values.get("prefix") is None:
-        config.prefix = ""  # filled from the corpus once it is known
+        config.prefix = None  # the corpus's, filled once it is read
     return config

@@ -79,7 +79,7 @@ class ConfigForm(VerticalScroll):
             except ValueError:
                 problems[name] = _parse_failure(*_KNOBS[name])
         for name, reason in config.errors().items():
-            if not (name == "prefix" and not config.prefix):  # empty: the corpus's default prompt
+            if not (name == "prefix" and config.prefix is None):  # the corpus's prompt, once it is read
                 problems.setdefault(name, reason)
         for name, _label, _choices in FIELDS:
             error = self.query_one(f"#error-{name}", Static)
@@ -107,6 +107,8 @@ class ConfigForm(VerticalScroll):
 def _parse(raw: str, spec: Field, declared: Knob):
     if declared.kind == "duration":
         return parse_duration(raw) if raw else 0.0
+    if raw == "" and "None" in str(spec.type):
+        return None  # left empty: the corpus's (a prefix), as when the option is not given
     kind = value_kind(spec.type)
     if kind == "int":
         return int(raw)
