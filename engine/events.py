@@ -7,11 +7,10 @@ every field (a test keeps it in step with this file).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import ClassVar
 
-from rnn_tui.engine.schema import conform
+from rnn_tui.engine.schema import conform, finite
 
 
 @dataclass
@@ -20,7 +19,7 @@ class Event:
 
     def to_dict(self) -> dict:
         """The JSON object; a number that is not finite (NaN, ±inf) is ``None``, so the line is JSON."""
-        return {"event": self.event, **_finite(asdict(self))}
+        return {"event": self.event, **finite(asdict(self))}
 
 
 @dataclass
@@ -174,16 +173,6 @@ class Error(Event):
 EVENT_TYPES: dict[str, type[Event]] = {cls.event: cls for cls in
                                        (Start, Progress, Epoch, Sample, Paused, Resumed, Diverged, Checkpoint,
                                         WriteFailed, Finished, Error)}
-
-
-def _finite(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
-    return value
 
 
 def from_dict(data: dict) -> Event:

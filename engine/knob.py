@@ -49,6 +49,11 @@ def value_kind(annotation) -> str:
     return str(annotation).split("|")[0].strip()
 
 
+def value_type(annotation) -> type:
+    """The Python type a field's value is read as: ``int``, ``float`` or ``str``."""
+    return {"int": int, "float": float}.get(value_kind(annotation), str)
+
+
 def knob_problem(spec: Field, declared: Knob, value) -> str | None:
     """Why ``value`` breaks what ``spec`` declares (its type, choices or range), or None."""
     optional = "None" in str(spec.type)

@@ -16,6 +16,8 @@ from pathlib import Path
 from rnn_tui.engine.runs import RunDir, default_run_dir, folder_problem, run_folder_of
 
 _INSTALLED_ONLY = "import sys; sys.path[:] = [p for p in sys.path if p]; "
+# set in a sweep trial's environment: its worker's death may signal it more than once (engine/sweep_worker.py)
+SWEEP_TRIAL_ENV = "RNN_TUI_SWEEP_TRIAL"
 
 
 def python_command(code: str, *args: str) -> list[str]:

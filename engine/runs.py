@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rnn_tui.engine.config import TrainConfig
 from rnn_tui.engine.errors import InputProblem
-from rnn_tui.engine.schema import Damaged, RunStatus, conform
+from rnn_tui.engine.schema import Damaged, RunStatus, conform, finite
 
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_NAME = "best.pt"
@@ -148,7 +148,7 @@ class RunDir:
         fd, tmp_name = tempfile.mkstemp(prefix=".status-", suffix=".tmp", dir=self.path)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(status, handle, ensure_ascii=False)
+                json.dump(finite(status), handle, ensure_ascii=False)  # an overflowed perplexity is None, as in events
             os.replace(tmp_name, self.status_path)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)

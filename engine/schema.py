@@ -93,6 +93,17 @@ def conform(cls, data, where: str):
     return cls(**values)
 
 
+def finite(value):
+    """``value`` with every number that is not finite (NaN, ±inf) as None: what a reader of the schema takes."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [finite(item) for item in value]
+    return value
+
+
 def _shown(value) -> str:
     text = repr(value)
     return f"{_kind(value)} {text if len(text) <= 40 else text[:37] + '...'}"

@@ -15,12 +15,12 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from rnn_tui.engine.config import TrainConfig
-from rnn_tui.engine.knob import value_kind
+from rnn_tui.engine.knob import value_type
 from rnn_tui.engine.errors import InputProblem
 
 KINDS = ("uniform", "loguniform", "int", "intlog", "choice")
 NOT_SEARCHED = ("run_dir", "device", "nproc", "resume")  # where a trial runs is the sweep's, not the search's
-_FIELD_KINDS = {spec.name: {"int": int, "float": float}.get(value_kind(spec.type), str) for spec in fields(TrainConfig)}
+_FIELD_KINDS = {spec.name: value_type(spec.type) for spec in fields(TrainConfig)}
 
 
 class SpaceError(InputProblem):

@@ -24,7 +24,7 @@ import psutil
 
 from rnn_tui.engine import events as ev
 from rnn_tui.engine.control_socket import RunNotLive, send_command
-from rnn_tui.engine.launch import option_arguments, rnn_tui_command
+from rnn_tui.engine.launch import SWEEP_TRIAL_ENV, option_arguments, rnn_tui_command
 from rnn_tui.engine.runs import folder_problem
 from rnn_tui.engine.sweep import HEARTBEAT_S, SweepPlan, load_optuna
 from rnn_tui.engine.watch import process_alive
@@ -56,7 +56,10 @@ PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:
-    """In the trial's process, before it runs rnn-tui: end (SIGTERM, checkpointed) when its worker dies."""
+    """In the trial's process, before it runs rnn-tui: end (SIGTERM, checkpointed) when its worker dies.
+
+    Linux sends the signal each time the trial is handed to another of the dying worker's threads,
+    so a trial takes it more than once: SWEEP_TRIAL_ENV tells it a repeat is not a second request."""
     if _PRCTL is not None:
         _PRCTL(PR_SET_PDEATHSIG, int(signal.SIGTERM))
 
@@ -167,7 +170,7 @@ class SweepWorker:
         if self.plan.max_time_per_trial:
             options["max_time"] = self.plan.max_time_per_trial
         command = rnn_tui_command("train", "--json", *option_arguments(options), "--run-dir", str(run_dir))
-        env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // self.jobs))}
+        env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // self.jobs)), SWEEP_TRIAL_ENV: "1"}
         beating = self._heartbeat(trial.number)
         with open(run_dir / "train.log", "w", encoding="utf-8") as log:
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, env=env,

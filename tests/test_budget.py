@@ -49,7 +49,7 @@ def test_the_budget_ends_at_the_first_minibatch_past_it_and_the_schedule_plans_o
     epochs, finished = [e for e in events if e["event"] == "epoch"], events[-1]
     assert [(e["epoch"], e["batch"]) for e in epochs] == [(1, batches), (2, batches), (3, batches // 2 + 1)]
     assert all(e["batches"] == batches for e in epochs)
-    assert finished["status"] == "time-up" and f"of epoch 3" in finished["reason"]
+    assert finished["status"] == "time-up" and "of epoch 3" in finished["reason"]
     assert finished["epoch"] == 2  # epochs done: the third is the checkpoint's minibatches underway
     # the bound: the budget, plus the minibatch under way when it ran out, plus one validation (free here)
     assert config.max_time <= finished["elapsed_s"] <= config.max_time + MINIBATCH_S

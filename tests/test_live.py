@@ -242,3 +242,16 @@ def test_a_watch_tells_no_progress_after_the_runs_end(tmp_path):
                                  tokens_per_sec=1e5, device="cpu", elapsed_s=8.9).to_dict())
     run.write_status({"state": "finished", "epoch": 9, "progress": {**progress, "batch": 52}, "pid": os.getpid()})
     assert [type(event) for event in watch.poll()] == [ev.Finished]
+
+
+def test_a_status_whose_perplexity_overflowed_is_still_read_its_number_none(tmp_path):
+    """exp of a loss over ~709 nats is inf: status.json must hold what its own reader takes, as events do."""
+    run = RunDir(tmp_path / "run")
+    with LiveRun(run, TrainControl()) as live:
+        live.record(ev.Start(config={"epochs": 2}, vocab_size=3, corpus={}, device="cpu", num_parameters=1,
+                             batches_per_epoch=10))
+        live.record(ev.Epoch(epoch=1, epochs=2, train_perplexity=float("inf"), val_perplexity=float("nan"),
+                             tokens_per_sec=1.0, grad_norm=1.0, elapsed_s=1.0, eta_s=1.0, train_loss=800.0))
+        status = run.read_status()
+        assert status is not None and status["state"] == "training"
+        assert status["train_perplexity"] is None and status["val_perplexity"] is None and status["epoch"] == 1

@@ -9,8 +9,9 @@ import pytest
 
 from helpers import rnn_tui, wait_for
 from rnn_tui.engine.config import TrainConfig
-from rnn_tui.engine.launch import rnn_tui_command
+from rnn_tui.engine.launch import SWEEP_TRIAL_ENV, rnn_tui_command
 from rnn_tui.engine.runs import RunDir
+from rnn_tui.engine.watch import process_alive
 from rnn_tui.engine.sweep_space import Param, SpaceError, check_space, parse_param, space_from_toml
 
 pytest.importorskip("optuna", reason="rnn-tui sweep runs on Optuna (pip install -e .)")
@@ -137,17 +138,42 @@ def test_a_killed_workers_trial_is_failed_and_running_the_command_again_complete
             "--param", "lr=uniform:0.5:1", "--trials", "2", "--prune", "none"]
     worker = subprocess.Popen(rnn_tui_command(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     first_trial = RunDir(tmp_path / "runs" / "k" / "k-000")
-    wait_for(lambda: (first_trial.read_status() or {}).get("state") == "training", 120, "the first trial to train")
+    training = wait_for(lambda: (s := first_trial.read_status()) and s.get("state") == "training" and s, 120,
+                        "the first trial to train")
     worker.send_signal(signal.SIGKILL)
     worker.wait()
-    status = wait_for(lambda: (s := first_trial.read_status()) and s.get("state") == "finished" and s, 60,
-                      "the orphaned trial to stop")  # it ends with its worker (SIGTERM), checkpointed
-    assert status["finished"] == "interrupted"
+    # it ends with its worker (SIGTERM), checkpointed: first its process ends, then what it left is read
+    wait_for(lambda: not process_alive(training), 60, f"the orphaned trial (pid {training['pid']}) to end")
+    status, log = first_trial.read_status(), (first_trial.path / "train.log").read_text(errors="replace")
+    assert status and status["state"] == "finished", f"its status: {status}; its train.log: {log[-2000:]}"
+    assert status["finished"] == "interrupted", log[-2000:]
     again = rnn_tui("sweep", "k", env=env)  # the same sweep, from its study
     assert again.returncode == 0, again.stderr
     report = json.loads(rnn_tui("sweep", "k", "--show", "--json", env=env).stdout)
     states = {row["trial"]: row["state"] for row in report["trials"]}
     assert states[0] == "fail" and list(states.values()).count("complete") == 2
+
+
+def test_a_trial_takes_a_repeated_signal_as_the_same_stop_where_a_users_run_ends_at_the_second(monkeypatch):
+    """Linux signals an orphan each time it is handed to another thread of its dying parent: a trial
+    (SWEEP_TRIAL_ENV in its environment) must outlive the repeats to stop checkpointed."""
+    from rnn_tui.engine.control import TrainControl
+    from rnn_tui.tui.cli.headless import _install_signal_handlers
+    kept = {name: signal.getsignal(getattr(signal, name)) for name in ("SIGINT", "SIGTERM", "SIGHUP")}
+    try:
+        for trial, second_ends in ((True, False), (False, True)):
+            if trial:
+                monkeypatch.setenv(SWEEP_TRIAL_ENV, "1")
+            else:
+                monkeypatch.delenv(SWEEP_TRIAL_ENV, raising=False)
+            control = TrainControl()
+            _install_signal_handlers(control)
+            os.kill(os.getpid(), signal.SIGTERM)  # its handler runs before the next line
+            assert control.stop_reason == "SIGTERM"
+            assert (signal.getsignal(signal.SIGTERM) == signal.SIG_DFL) == second_ends
+    finally:
+        for name, handler in kept.items():
+            signal.signal(getattr(signal, name), handler)
 
 
 def test_a_sweeps_trials_are_listed_and_found_by_name(tmp_path):

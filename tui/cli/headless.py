@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shlex
 import signal
 import sys
@@ -12,6 +13,7 @@ import click
 
 from rnn_tui.engine import events as ev
 from rnn_tui.engine.config import RESUME_OVERRIDES, TrainConfig, has_surrogates
+from rnn_tui.engine.launch import SWEEP_TRIAL_ENV
 from rnn_tui.engine.phases import Outcome, Phase, RunState
 from rnn_tui.tui.event_text import (best_text, checkpoint_text, diverged_text, ended_text, epoch_text,
                                     write_failed_text)
@@ -94,10 +96,13 @@ class Output:
                     self.write(best_text(event) + "\n")
 
 
-def _install_signal_handlers(control, second_ends: bool = True) -> None:
+def _install_signal_handlers(control, second_ends: bool | None = None) -> None:
     """A signal stops the run at the next minibatch; a second one ends the process at once, unless
-    ``second_ends`` is False (a torchrun rank: dead mid-collective, it would leave the others waiting
-    in it; torchrun kills a rank that does not end)."""
+    ``second_ends`` is False: a torchrun rank (dead mid-collective, it would leave the others waiting
+    in it; torchrun kills a rank that does not end). None: True, but for a sweep's trial (its worker's
+    death signals it once per thread of the worker: a repeat is no one's second request)."""
+    if second_ends is None:
+        second_ends = SWEEP_TRIAL_ENV not in os.environ
     def handler(signum, _frame):
         name = signal.Signals(signum).name
         control.request_stop(name)

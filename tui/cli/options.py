@@ -11,7 +11,7 @@ from dataclasses import Field
 import click
 
 from rnn_tui.engine.config import TrainConfig
-from rnn_tui.engine.knob import Knob, knobs, value_kind
+from rnn_tui.engine.knob import Knob, knobs, value_type
 from rnn_tui.engine.presets import PRESETS, preset_values
 from rnn_tui.engine.schedule import parse_duration
 
@@ -28,7 +28,6 @@ class Duration(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-_VALUE_TYPES = {"int": int, "float": float, "str": str}
 _CHOICES = {"preset": tuple(PRESETS)}  # the presets' registry is where that option's choices are declared
 
 
@@ -42,7 +41,7 @@ def option_for(spec: Field, declared: Knob):
     elif declared.kind == "path":
         kind = click.Path()
     else:
-        kind = _VALUE_TYPES[value_kind(spec.type)]
+        kind = value_type(spec.type)
     corpus_decides = declared.shown_default is not None or spec.default is None  # None: the corpus's, or a preset's
     help_text = declared.help + (f" [default: {declared.shown_default}]" if declared.shown_default else "")
     return click.option(f"--{spec.name.replace('_', '-')}", spec.name, type=kind,
