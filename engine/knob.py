@@ -7,8 +7,9 @@ a resumed run may change it — and the rest is generated from it: the click opt
 """
 from __future__ import annotations
 
-import math
 from dataclasses import Field, dataclass, field, fields
+
+from rnn_tui.engine.schema import is_number
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,11 @@ def value_kind(annotation) -> str:
     return str(annotation).split("|")[0].strip()
 
 
+def is_optional(annotation) -> bool:
+    """Whether a field may hold None (``int | None``): "the corpus's", or "not given"."""
+    return "None" in str(annotation)
+
+
 def value_type(annotation) -> type:
     """The Python type a field's value is read as: ``int``, ``float`` or ``str``."""
     return {"int": int, "float": float}.get(value_kind(annotation), str)
@@ -56,8 +62,7 @@ def value_type(annotation) -> type:
 
 def knob_problem(spec: Field, declared: Knob, value) -> str | None:
     """Why ``value`` breaks what ``spec`` declares (its type, choices or range), or None."""
-    optional = "None" in str(spec.type)
-    if value is None and optional:
+    if value is None and is_optional(spec.type):
         return None
     kind = value_kind(spec.type)
     if declared.choices is not None:
@@ -68,11 +73,11 @@ def knob_problem(spec: Field, declared: Knob, value) -> str | None:
         if not isinstance(value, int) or isinstance(value, bool) or not _in_range(value, declared):
             return _range_reason(declared, value, whole=True)
     elif kind == "float":
-        if not _finite(value) or not _in_range(value, declared):
+        if not is_number(value) or not _in_range(value, declared):
             return _range_reason(declared, value, whole=False)
     elif kind == "str" and not isinstance(value, str):
         return f"must be text (got {value!r})"
-    if declared.at_most is not None and _finite(value) and value > declared.at_most:
+    if declared.at_most is not None and is_number(value) and value > declared.at_most:
         if declared.reason:
             return f"{declared.reason} (got {value!r})"
         return f"must be at most {declared.at_most:,} (got {value!r})" if kind == "int" else \
@@ -101,7 +106,3 @@ def _range_reason(declared: Knob, value, whole: bool) -> str:
     if low == 0:
         return f"must be 0{zero} or more (got {value!r})"
     return f"must be {'an integer' if whole else 'a number'} of at least {low:g} (got {value!r})"
-
-
-def _finite(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

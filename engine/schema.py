@@ -38,7 +38,7 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value) -> bool:  # JSON writes 2.0 as 2: a float field takes an int, never a bool or NaN
+def is_number(value) -> bool:  # JSON writes 2.0 as 2: a float field takes an int, never a bool or NaN
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -54,7 +54,7 @@ def _checker(annotation):
         fits_item = _checker(item)
         return lambda value: isinstance(value, list) and all(fits_item(v) for v in value)
     simple = {type(None): lambda value: value is None, bool: lambda value: isinstance(value, bool),
-              int: _is_int, float: _is_number, typing.Any: lambda value: True}
+              int: _is_int, float: is_number, typing.Any: lambda value: True}
     if annotation in simple:
         return simple[annotation]
     kind = origin or annotation

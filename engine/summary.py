@@ -8,7 +8,6 @@ damaged, is summarized as such: a listing never fails on one bad folder.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 from dataclasses import asdict, dataclass
@@ -18,7 +17,7 @@ from rnn_tui.engine.run_index import known_run_folders, unregister
 from rnn_tui.engine.config import TrainConfig
 from rnn_tui.engine.phases import RunState
 from rnn_tui.engine.runs import RunDir
-from rnn_tui.engine.schema import Damaged, MetricsLine, RunStatus, conform
+from rnn_tui.engine.schema import Damaged, MetricsLine, RunStatus, conform, is_number
 from rnn_tui.engine.watch import is_run_folder, run_info
 
 # what `rnn-tui runs --sort` takes, and the summary field each one sorts by
@@ -113,8 +112,7 @@ def delete_run(path: str | os.PathLike) -> None:
 
 def best_val(records: list[dict]) -> dict | None:
     """The record with the lowest finite validation perplexity (the earliest of equals), or None."""
-    with_val = [r for r in records if isinstance(r.get("val_perplexity"), (int, float))
-                and math.isfinite(r["val_perplexity"])]
+    with_val = [r for r in records if is_number(r.get("val_perplexity"))]
     return min(with_val, key=lambda r: r["val_perplexity"], default=None)
 
 
@@ -254,7 +252,7 @@ def best_window_loss(records: list[dict]) -> float | None:
 
 def min_finite(*values) -> float | None:
     """The least of ``values`` that are finite numbers, None if none is."""
-    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+    numbers = [v for v in values if is_number(v)]
     return min(numbers, default=None)
 
 

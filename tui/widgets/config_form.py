@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 
 from rnn_tui.engine.config import TrainConfig
-from rnn_tui.engine.knob import Knob, knobs, value_kind
+from rnn_tui.engine.knob import Knob, is_optional, knobs, value_kind, value_type
 from rnn_tui.engine.presets import PRESETS, preset_values
 from rnn_tui.engine.schedule import format_duration, parse_duration
 
@@ -107,14 +107,9 @@ class ConfigForm(VerticalScroll):
 def _parse(raw: str, spec: Field, declared: Knob):
     if declared.kind == "duration":
         return parse_duration(raw) if raw else 0.0
-    if raw == "" and "None" in str(spec.type):
+    if raw == "" and is_optional(spec.type):
         return None  # left empty: the corpus's (a prefix), as when the option is not given
-    kind = value_kind(spec.type)
-    if kind == "int":
-        return int(raw)
-    if kind == "float":
-        return float(raw)
-    return raw
+    return value_type(spec.type)(raw)
 
 
 def _parse_failure(spec: Field, declared: Knob) -> str:
