@@ -63,6 +63,10 @@ class TrainConfig:
     kernels: str = knob("auto", "What the fast path runs on: auto (the fastest here), or c, onednn, torch where "
                         "they run.", choices=KERNELS, envvar="RNN_TUI_KERNELS", resumable=True)
     input: str = knob("onehot", "Concise models: one-hot inputs (d2l) or a learned embedding.", choices=INPUT_KINDS)
+    # the embedding feeds one linear map (the first layer's input product): a width past the vocabulary's
+    # size cannot make that product say more, and only costs its time
+    embedding_dim: int = knob(0, "--input embedding: the embedding's width; 0 = the hidden size.", at_least=0,
+                              at_most=65_536, zero="the hidden size")
     autocast: str = knob("off", "Concise models: bf16 runs the forward in bfloat16 (torch.autocast; weights stay "
                          "float32).", choices=AUTOCAST_MODES, label="autocast (concise models)")
     # optimisation
@@ -136,6 +140,7 @@ class TrainConfig:
         need("autocast", self.autocast == "off" or not scratch, "bf16 is for the concise models only (rnn, gru, lstm)")
         need("layers", self.layers == 1 or not scratch, "must be 1 for the scratch models (concise: rnn, gru, lstm)")
         need("dropout", self.dropout == 0 or not scratch, "is for the concise models only (rnn, gru, lstm)")
+        need("embedding_dim", self.embedding_dim == 0 or self.input == "embedding", "is for --input embedding only")
         need("max_vocab", "max_vocab" in problems or self.max_vocab == 0 or self.max_vocab >= 2,
              "must be 0 (no cap) or at least 2")
         if "lr" not in problems and "lr_min" not in problems:

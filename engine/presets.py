@@ -2,8 +2,9 @@
 
 ``d2l*`` are the book's own settings (a lesson: plain SGD, the last epoch's weights). The quality
 recipes are tuned here for a 2-core CPU, half an hour or five minutes (docs/benchmarks.md has their
-curves): an embedding-input LSTM, AdamW, a warmup then cosine decay planned over ``--max-time``,
-dropout where there is time to overfit, and the best validation epoch kept.
+curves): an embedding-input LSTM (the embedding no wider than the vocabulary needs, where that was
+measured), AdamW, a warmup then cosine decay planned over ``--max-time``, dropout where there is time
+to overfit, and the best validation epoch kept.
 """
 from __future__ import annotations
 
@@ -28,13 +29,14 @@ PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
            {**D2L, "sampler": "random"}),
     Preset("d2l-concise", "d2l §8.6: nn.RNN with 256 hidden units and a Linear head, SGD at lr 1, 500 epochs",
            {**D2L, "model": "rnn", "hidden": 256}),
-    Preset("shakespeare", "quality on tiny Shakespeare in half an hour on a 2-core CPU (add --max-time 30m): "
-                          "LSTM 512 on embeddings, AdamW, warmup + cosine, dropout, best.pt by val loss",
-           {"corpus": "tinyshakespeare", "model": "lstm", "input": "embedding", "hidden": 512, "layers": 1,
-            "dropout": 0.25, "batch_size": 64, "num_steps": 100, "sampler": "sequential", "optimizer": "adamw",
-            "lr": 4e-3, "weight_decay": 0.1, "lr_schedule": "cosine", "warmup": 200, "lr_min": 2e-4,
-            "epochs": 60, "clip": 1.0, "val_fraction": 0.1, "sample_every": 2, "sample_length": 200,
-            "temperature": 0.8, "top_k": 0}),
+    Preset("shakespeare", "quality on tiny Shakespeare in half an hour on a 2-core CPU (its own --max-time 30m): "
+                          "LSTM 512 on 64-wide embeddings, AdamW at 5e-3, 100 warmup minibatches then cosine, "
+                          "batch 32, dropout 0.25, both validation measures, best.pt by val loss",
+           {"corpus": "tinyshakespeare", "model": "lstm", "input": "embedding", "embedding_dim": 64, "hidden": 512,
+            "layers": 1, "dropout": 0.25, "batch_size": 32, "num_steps": 100, "sampler": "sequential",
+            "optimizer": "adamw", "lr": 5e-3, "weight_decay": 0.1, "lr_schedule": "cosine", "warmup": 100,
+            "lr_min": 2e-4, "epochs": 60, "max_time": 1800.0, "eval": "windows:200:256", "clip": 1.0,
+            "val_fraction": 0.1, "sample_every": 2, "sample_length": 200, "temperature": 0.8, "top_k": 0}),
     Preset("shakespeare-5m", "quality on tiny Shakespeare in 5 minutes on a 2-core CPU (its own --max-time 5m): "
                              "LSTM 512 on embeddings, AdamW at 5e-3, 50 warmup minibatches then cosine, batch 32, "
                              "no dropout, both validation measures, best.pt by val loss",

@@ -137,6 +137,21 @@ def test_concise_models(cell, input_kind):
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_an_embedding_as_wide_as_the_vocabulary_computes_what_a_wider_one_does(cell):
+    # the embedding feeds one linear map: E W_ihᵀ is all the first layer sees, a (V, gates·h) table
+    torch.manual_seed(0)
+    wide = RNNModel(V, H, cell, input_kind="embedding").eval()
+    narrow = RNNModel(V, H, cell, input_kind="embedding", embedding_dim=V).eval()
+    assert narrow.embedding.weight.shape == (V, V) and narrow.rnn.weight_ih_l0.shape[1] == V
+    narrow.load_state_dict({**wide.state_dict(), "embedding.weight": torch.eye(V),
+                            "rnn.weight_ih_l0": wide.rnn.weight_ih_l0 @ wide.embedding.weight.T})
+    X = inputs()
+    wide_out, _ = wide(X, wide.begin_state(B))
+    narrow_out, _ = narrow(X, narrow.begin_state(B))
+    assert torch.allclose(narrow_out, wide_out, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 def test_concise_loss_under_bf16_autocast_is_the_float32_loss_to_bfloat16_precision(cell):
     skip_unless_bf16_trains(cell)
     torch.manual_seed(0)

@@ -110,6 +110,12 @@ def test_the_scratch_models_refuse_dropout_and_layers_instead_of_ignoring_them()
     assert TrainConfig(model="lstm", layers=2, dropout=0.2).errors() == {}
 
 
+def test_an_embedding_width_is_refused_where_there_is_no_embedding():
+    assert TrainConfig(model="lstm", embedding_dim=64).first_error() == \
+        "--embedding-dim is for --input embedding only"
+    assert TrainConfig(model="lstm", input="embedding", embedding_dim=64).errors() == {}
+
+
 def test_embedding_dropout_acts_in_training_only():
     from rnn_tui.engine.models import build_model
     torch.manual_seed(0)

@@ -15,15 +15,15 @@ class RNNModel(nn.Module):
     """``forward(X: (B, T) int64, state) -> (logits: (T·B, V), state)``, like the scratch models."""
 
     def __init__(self, vocab_size: int, num_hiddens: int, cell: str = "rnn", num_layers: int = 1,
-                 dropout: float = 0.0, input_kind: str = "onehot"):
+                 dropout: float = 0.0, input_kind: str = "onehot", embedding_dim: int = 0):
         super().__init__()
         if input_kind not in INPUTS:
             raise ValueError(f"unknown input {input_kind!r}")
         self.vocab_size, self.num_hiddens, self.cell = vocab_size, num_hiddens, cell
         self.num_layers, self.input_kind = num_layers, input_kind
         if input_kind == "embedding":
-            self.embedding = nn.Embedding(vocab_size, num_hiddens)
-            input_size = num_hiddens
+            input_size = embedding_dim or num_hiddens  # 0: as wide as the hidden state
+            self.embedding = nn.Embedding(vocab_size, input_size)
         else:
             input_size = vocab_size
         # nn.RNN warns when dropout is set on a single layer, where it would do nothing.
