@@ -38,13 +38,13 @@ PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
             "lr_min": 2e-4, "epochs": 60, "max_time": 1800.0, "eval": "windows:200:256", "clip": 1.0,
             "val_fraction": 0.1, "sample_every": 2, "sample_length": 200, "temperature": 0.8, "top_k": 0}),
     Preset("shakespeare-5m", "quality on tiny Shakespeare in 5 minutes on a 2-core CPU (its own --max-time 5m): "
-                             "LSTM 512 on embeddings, AdamW at 5e-3, 50 warmup minibatches then cosine, batch 32, "
-                             "no dropout, both validation measures, best.pt by val loss",
-           {"corpus": "tinyshakespeare", "model": "lstm", "input": "embedding", "hidden": 512, "layers": 1,
-            "dropout": 0.0, "batch_size": 32, "num_steps": 100, "sampler": "sequential", "optimizer": "adamw",
-            "lr": 5e-3, "weight_decay": 0.1, "lr_schedule": "cosine", "warmup": 50, "lr_min": 2e-4,
-            "epochs": 60, "max_time": 300.0, "eval": "windows:200:256", "clip": 1.0, "val_fraction": 0.1,
-            "sample_every": 1, "sample_length": 200, "temperature": 0.8, "top_k": 0}),
+                             "LSTM 512 on 64-wide embeddings, AdamW at 5e-3, 50 warmup minibatches then cosine, "
+                             "batch 32, no dropout, both validation measures, best.pt by val loss",
+           {"corpus": "tinyshakespeare", "model": "lstm", "input": "embedding", "embedding_dim": 64, "hidden": 512,
+            "layers": 1, "dropout": 0.0, "batch_size": 32, "num_steps": 100, "sampler": "sequential",
+            "optimizer": "adamw", "lr": 5e-3, "weight_decay": 0.1, "lr_schedule": "cosine", "warmup": 50,
+            "lr_min": 2e-4, "epochs": 60, "max_time": 300.0, "eval": "windows:200:256", "clip": 1.0,
+            "val_fraction": 0.1, "sample_every": 1, "sample_length": 200, "temperature": 0.8, "top_k": 0}),
     Preset("tang", "Tang poems (5,509 characters): LSTM 512 on embeddings, AdamW, warmup + cosine; add "
                    "--max-time to fit your budget",
            {"corpus": "tang-poems", "model": "lstm", "input": "embedding", "hidden": 512, "layers": 1,

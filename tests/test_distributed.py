@@ -55,8 +55,8 @@ def test_two_processes_compute_what_one_does_and_the_checkpoint_resumes_in_one(t
 def test_sigterm_to_the_launcher_stops_every_rank_with_one_consistent_checkpoint(tmp_path):
     run = tmp_path / "run"
     launcher = subprocess.Popen([sys.executable, "-c", "from rnn_tui.tui.cli import main; main()", "train",
-                                 *SCRATCH, "--corpus", "markov:length=60000", "--epochs", "500", "--nproc", "2",
-                                 "--run-dir", str(run)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                 *SCRATCH, "--epochs", "500", "--nproc", "2", "--run-dir", str(run)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: (run / "metrics.jsonl").exists() and len(metrics(run)) >= 2, 120, "two epochs")
         launcher.send_signal(signal.SIGTERM)
@@ -77,8 +77,8 @@ def test_a_rank_that_dies_stops_the_others_and_the_checkpoint_stays_intact(tmp_p
     import psutil
     run = tmp_path / "run"
     launcher = subprocess.Popen([sys.executable, "-c", "from rnn_tui.tui.cli import main; main()", "train",
-                                 *SCRATCH, "--corpus", "markov:length=60000", "--epochs", "500", "--nproc", "2",
-                                 "--run-dir", str(run)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                 *SCRATCH, "--epochs", "500", "--nproc", "2", "--run-dir", str(run)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: (run / "metrics.jsonl").exists() and len(metrics(run)) >= 2, 120, "two epochs")
         rank0 = json.loads((run / "status.json").read_text())["pid"]
