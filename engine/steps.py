@@ -59,6 +59,13 @@ def evaluate_loss(model, corpus: torch.Tensor, batch_size: int, num_steps: int,
     return world.sum(total).item() / (streams * length)
 
 
+def window_starts(num_tokens: int, count: int, length: int, seed: int) -> torch.Tensor:
+    """Where ``--eval windows:N:L``'s ``count`` windows of ``length`` + 1 tokens start in ``num_tokens``
+    of held-out text: drawn once from the run's seed, so every epoch (and a resumed run) scores the same."""
+    drawn = torch.Generator().manual_seed(seed + 1)  # apart from the seed's other draws
+    return torch.randint(0, num_tokens - length, (count,), generator=drawn)
+
+
 def evaluate_windows(model, corpus: torch.Tensor, starts: torch.Tensor, length: int, batch_size: int,
                      autocast_mode: str = "off", world: World = World()) -> float | None:
     """nanoGPT's measure: the mean cross-entropy in nats over the windows of ``length`` + 1 tokens at

@@ -36,7 +36,7 @@ from rnn_tui.engine.models import detach_state, model_for
 from rnn_tui.engine.phases import Outcome
 from rnn_tui.engine.samplers import make_batches, min_tokens_for, split_train_val
 from rnn_tui.engine.schedule import format_duration, learning_rate, planned_steps
-from rnn_tui.engine.steps import evaluate_loss, evaluate_windows, make_optimizer, train_minibatch
+from rnn_tui.engine.steps import evaluate_loss, evaluate_windows, make_optimizer, train_minibatch, window_starts
 from rnn_tui.engine.text import tokenize, tokenize_prefix
 from rnn_tui.engine.vocab import Vocab
 
@@ -303,8 +303,7 @@ class Trainer:
         return bool(self.config.max_time) and self.elapsed() >= self.config.max_time
 
     def _window_starts(self) -> torch.Tensor | None:
-        """Where ``--eval windows:N:L``'s windows start in the held-out text: drawn once from the seed, so
-        every epoch (and a resumed run) is scored on the same windows."""
+        """Where ``--eval windows:N:L``'s windows start in the held-out text (``window_starts``), or None."""
         windows = self.config.eval_windows()
         if windows is None:
             return None
@@ -312,8 +311,7 @@ class Trainer:
         if len(self.val_corpus) < length + 1:
             raise TrainingInputError(f"--eval windows:{count}:{length}: the held-out text has {len(self.val_corpus)} "
                                      f"tokens, fewer than a window of {length} and the one before it")
-        drawn = torch.Generator().manual_seed(self.config.seed + 1)  # apart from the seed's other draws
-        return torch.randint(0, len(self.val_corpus) - length, (count,), generator=drawn)
+        return window_starts(len(self.val_corpus), count, length, self.config.seed)
 
     def _validate(self) -> tuple[float | None, float | None, float]:
         """(validation loss in nats, the same over ``--eval``'s windows or None, seconds both took)."""

@@ -4,10 +4,10 @@ of the float32 (and, where the CPU trains it, bfloat16) product rate measured he
 
     python scripts/preset_roofline.py [--preset shakespeare] [--minibatches 30]
 
-The roofline is the rate of a large product (4096³) and of the two the step is made of: the input's
-(B·T × E)·(E × gates·h), one product for all steps, and the recurrence's (B × h)·(h × gates·h), T
-sequential ones. Random tokens over the preset's vocabulary (66: tiny Shakespeare); run it with
-nothing else on the CPU. Not a test.
+The roofline is the rate (``matmul_gflops``, as `rnn-tui bench` times it) of a large product (4096³)
+and of the two the step is made of: the input's (B·T × E)·(E × gates·h), one product for all
+steps, and the recurrence's (B × h)·(h × gates·h), T sequential ones. Random tokens over the
+preset's vocabulary (66: tiny Shakespeare); run it with nothing else on the CPU. Not a test.
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import argparse
 import time
 
 import torch
-from torch.utils import benchmark
 
+from rnn_tui.engine.bench.roofline import matmul_gflops
 from rnn_tui.engine.config import TrainConfig
 from rnn_tui.engine.cpu import bf16_problem, describe_cpu
 from rnn_tui.engine.models import detach_state, model_for
@@ -24,12 +24,6 @@ from rnn_tui.engine.presets import preset_values
 from rnn_tui.engine.steps import make_optimizer, train_minibatch
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
-
-
-def product_gflops(m: int, k: int, n: int, dtype=torch.float32) -> float:
-    a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
-    timer = benchmark.Timer(stmt="a @ b", globals={"a": a, "b": b}, num_threads=torch.get_num_threads())
-    return 2 * m * k * n / timer.blocked_autorange(min_run_time=1.0).median / 1e9
 
 
 def flops_per_token(config: TrainConfig, vocab_size: int) -> float:
@@ -75,9 +69,10 @@ def main() -> None:
             print(f"{label}: N/A ({problem})")
             continue
         config.autocast = "bf16" if dtype is torch.bfloat16 else "off"
-        rates = {"4096³": product_gflops(4096, 4096, 4096, dtype),
-                 f"input ({B * T}×{width})·({width}×{gates * h})": product_gflops(B * T, width, gates * h, dtype),
-                 f"recurrence ({B}×{h})·({h}×{gates * h})": product_gflops(B, h, gates * h, dtype)}
+        shapes = {"4096³": (4096, 4096, 4096),
+                  f"input ({B * T}×{width})·({width}×{gates * h})": (B * T, width, gates * h),
+                  f"recurrence ({B}×{h})·({h}×{gates * h})": (B, h, gates * h)}
+        rates = {name: matmul_gflops(*shape, "cpu", dtype) for name, shape in shapes.items()}
         speed = tokens_per_sec(config, args.vocab_size, args.minibatches)
         achieved = speed * work / 1e9
         print(f"{label}: {speed:,.0f} tokens/s = {achieved:.1f} GFLOP/s of products")

@@ -19,6 +19,7 @@ from torch import nn
 from rnn_tui.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from rnn_tui.engine.samplers import split_train_val
 from rnn_tui.engine.session import load_corpus_for
+from rnn_tui.engine.steps import window_starts
 from rnn_tui.engine.text import tokenize
 
 BANDS = [(0, 1), (1, 2), (2, 5), (5, 10), (10, 20), (20, 50), (50, 100), (100, None)]
@@ -58,8 +59,7 @@ def main() -> None:
     if config.max_tokens:
         tokens = tokens[: config.max_tokens]
     train, val = split_train_val(torch.tensor(vocab[tokens], dtype=torch.long), config.val_fraction)
-    # the trainer's own draw (engine/trainer.py: _window_starts), so these are the windows the run scored
-    starts = torch.randint(0, len(val) - length, (count,), generator=torch.Generator().manual_seed(config.seed + 1))
+    starts = window_starts(len(val), count, length, config.seed)  # the windows the run scored
 
     per_position = loss_by_position(model, val, starts, length)
     tail = per_position[100:].mean().item() if length > 100 else float("nan")

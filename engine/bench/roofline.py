@@ -20,8 +20,8 @@ def _gflops(product, m: int, k: int, n: int) -> float:
     return 2 * m * k * n / timer.blocked_autorange(min_run_time=0.2).median / 1e9
 
 
-def matmul_gflops(m: int, k: int, n: int, device) -> float:
-    a, b = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
+def matmul_gflops(m: int, k: int, n: int, device, dtype: torch.dtype = torch.float32) -> float:
+    a, b = torch.randn(m, k, device=device, dtype=dtype), torch.randn(k, n, device=device, dtype=dtype)
     return _gflops(lambda: a @ b, m, k, n)
 
 
