@@ -397,14 +397,17 @@ async def test_the_status_lines_show_time_eta_best_grad_and_lr_and_the_keys_foll
         await wait_until(pilot, lambda: app.state.paused, timeout=5)
         assert app.check_action("resume", ()) and not app.check_action("pause", ())  # the footer says Resume
         assert "paused at epoch 2, minibatch 40: ctrl+t resumes" in lines() and "epoch 2/5" in lines()
-        assert "Resume" in app.export_screenshot() and "Pause" not in app.export_screenshot()
+        # the footer recomposes on the next refresh of the bindings: wait for it, not for a fixed pause
+        await wait_until(pilot, lambda: "Resume" in (shot := app.export_screenshot()) and "Pause" not in shot,
+                         timeout=5)
         app.post_message(TrainingEvent(ev.Resumed(epoch=2, batch=40)))
         await wait_until(pilot, lambda: not app.state.paused, timeout=5)
         assert lines().startswith("training scratch-rnn on cpu")  # the status is current again
         await pilot.press("f2")  # the runs screen: the run's keys are not offered there
         await wait_until(pilot, lambda: isinstance(app.screen, RunsScreen), timeout=5)
         assert not any(app.check_action(action, ()) for action in app.RUN_ACTIONS)
-        assert "Pause" not in app.export_screenshot() and "Start" not in app.export_screenshot()
+        await wait_until(pilot, lambda: "Pause" not in (shot := app.export_screenshot()) and "Start" not in shot,
+                         timeout=5)
 
 
 async def test_the_chart_names_its_lines_tells_them_apart_without_colour_and_says_loss_in_loss_mode():
