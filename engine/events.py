@@ -80,6 +80,7 @@ class Epoch(Event):
     val_loss_windows: float | None = None
     val_bpc_windows: float | None = None
     val_perplexity_windows: float | None = None
+    val_loss_windows_se: float | None = None  # its standard error over the N windows: another draw moves it about this
     # --max-time may end an epoch between two minibatches: then batch < batches
     batch: int | None = None        # minibatches of the epoch trained
     batches: int | None = None      # minibatches in the epoch

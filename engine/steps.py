@@ -5,6 +5,8 @@ book does not have; ``make_optimizer`` the choice of ``--optimizer``.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -67,26 +69,35 @@ def window_starts(num_tokens: int, count: int, length: int, seed: int) -> torch.
 
 
 def evaluate_windows(model, corpus: torch.Tensor, starts: torch.Tensor, length: int, batch_size: int,
-                     autocast_mode: str = "off", world: World = World()) -> float | None:
+                     autocast_mode: str = "off", world: World = World()) -> tuple[float, float | None] | None:
     """nanoGPT's measure: the mean cross-entropy in nats over the windows of ``length`` + 1 tokens at
     ``starts`` (predicting each window's last ``length`` from what precedes them in it), every window
-    read from a fresh state. Each window weighs the same, as nanoGPT's mean over batches of windows
-    does. In eval mode; under data parallelism each rank reads its share of the windows."""
+    read from a fresh state, and that mean's standard error over the windows (None for one window).
+    Each window weighs the same, as nanoGPT's mean over batches of windows does. In eval mode; under
+    data parallelism each rank reads its share of the windows."""
     if len(starts) == 0 or len(corpus) < length + 1:
         return None
     was_training = model.training
     model.eval()
     mine = starts.tensor_split(world.size)[world.rank]
     offsets = torch.arange(length + 1, device=corpus.device)
-    total = torch.zeros((), device=corpus.device, dtype=torch.float64)
+    sums = torch.zeros(2, device=corpus.device, dtype=torch.float64)  # of the windows' means and of their squares
     for i in range(0, len(mine), batch_size):
         windows = corpus[mine[i: i + batch_size].to(corpus.device)[:, None] + offsets]  # (B, length + 1)
         state = model.begin_state(len(windows), corpus.device)
         with autocast(corpus.device, autocast_mode):
             logits, _ = model(windows[:, :-1], state)
-        total += nn.functional.cross_entropy(logits.float(), windows[:, 1:].T.reshape(-1), reduction="sum")
+        losses = nn.functional.cross_entropy(logits.float(), windows[:, 1:].T.reshape(-1), reduction="none")
+        per_window = losses.view(length, -1).double().mean(0)
+        sums += torch.stack((per_window.sum(), per_window.square().sum()))
     model.train(was_training)
-    return world.sum(total).item() / (len(starts) * length)
+    total, squares = world.sum(sums).tolist()
+    count = len(starts)
+    mean = total / count
+    if count < 2:
+        return mean, None
+    variance = max(0.0, (squares - count * mean * mean) / (count - 1))  # rounding may take it just below 0
+    return mean, math.sqrt(variance / count)
 
 
 def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:

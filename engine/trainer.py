@@ -314,7 +314,8 @@ class Trainer:
         return window_starts(len(self.val_corpus), count, length, self.config.seed)
 
     def _validate(self) -> tuple[float | None, float | None, float]:
-        """(validation loss in nats, the same over ``--eval``'s windows or None, seconds both took)."""
+        """(validation loss in nats, (the same over ``--eval``'s windows, its standard error) or None, seconds
+        both took)."""
         cfg, started = self.config, self.clock()
         val_loss = evaluate_loss(self.model, self.val_corpus, cfg.batch_size, cfg.num_steps, cfg.autocast, self.world)
         windows_loss = None
@@ -348,8 +349,9 @@ class Trainer:
         if underway is not None:
             event.batch = underway["batch"]  # --max-time cut it there
         if windows_loss is not None:
-            event.val_loss_windows, event.val_bpc_windows = windows_loss, windows_loss / math.log(2)
-            event.val_perplexity_windows = _safe_exp(windows_loss)
+            mean, event.val_loss_windows_se = windows_loss
+            event.val_loss_windows, event.val_bpc_windows = mean, mean / math.log(2)
+            event.val_perplexity_windows = _safe_exp(mean)
         return event
 
     def _train_epoch(self, epoch: int):

@@ -1,11 +1,12 @@
 """Where nanoGPT's window measure loses against the stateful pass: a run's best.pt scored position by
 position over the windows its `--eval windows:N:L` drew, beside a bigram model of the training text.
 
-    python scripts/window_positions.py runs/shakespeare [--windows 200] [--length 256]
+    python scripts/window_positions.py runs/shakespeare [--windows 200] [--length 256] [--draw-seed S]
 
 Each window is read from a fresh state, so its first positions are predicted from almost no context.
 Per band of positions it prints the mean loss and what the band adds to the window's mean above the
-level of positions 100 and later. The bigram baseline (counts of the training tokens, add-0.1) is
+level of positions 100 and later, and the mean's standard error over windows (how far another draw
+of as many windows may land: nanoGPT's 12,800 windows pin it down, 200 do not). The bigram baseline (counts of the training tokens, add-0.1) is
 scored on the same first transitions and on every transition of the held-out text: the first
 position sees one token, as a bigram does. Not a test.
 """
@@ -25,18 +26,18 @@ from rnn_tui.engine.text import tokenize
 BANDS = [(0, 1), (1, 2), (2, 5), (5, 10), (10, 20), (20, 50), (50, 100), (100, None)]
 
 
-def loss_by_position(model, corpus: torch.Tensor, starts: torch.Tensor, length: int, batch_size: int = 256):
-    """Mean cross-entropy in nats at each of a window's ``length`` positions, each window from a fresh state."""
+def window_losses(model, corpus: torch.Tensor, starts: torch.Tensor, length: int, batch_size: int = 256):
+    """Cross-entropy in nats at each position of each window, (windows, ``length``), each from a fresh state."""
     model.eval()
     offsets = torch.arange(length + 1)
-    total = torch.zeros(length, dtype=torch.float64)
+    rows = []
     with torch.no_grad():
         for i in range(0, len(starts), batch_size):
             windows = corpus[starts[i: i + batch_size, None] + offsets]  # (B, length + 1)
             logits, _ = model(windows[:, :-1], model.begin_state(len(windows)))  # (length·B, V), time-major
             losses = nn.functional.cross_entropy(logits, windows[:, 1:].T.reshape(-1), reduction="none")
-            total += losses.view(length, -1).double().sum(1)
-    return total / len(starts)
+            rows.append(losses.view(length, -1).T.double())
+    return torch.cat(rows)
 
 
 def bigram_log_probs(train: torch.Tensor, vocab_size: int, smoothing: float = 0.1) -> torch.Tensor:
@@ -51,6 +52,8 @@ def main() -> None:
     parser.add_argument("run", help="a run folder (its best.pt is scored)")
     parser.add_argument("--windows", type=int, help="how many windows (default: the run's --eval N, else 200)")
     parser.add_argument("--length", type=int, help="window length (default: the run's --eval L, else 256)")
+    parser.add_argument("--draw-seed", type=int, help="draw the windows from this seed (default: the run's, "
+                                                      "so the windows its --eval scored)")
     args = parser.parse_args()
     model, vocab, config = model_from_checkpoint(load_checkpoint(args.run, which="best"))
     count, length = config.eval_windows() or (200, 256)
@@ -59,12 +62,15 @@ def main() -> None:
     if config.max_tokens:
         tokens = tokens[: config.max_tokens]
     train, val = split_train_val(torch.tensor(vocab[tokens], dtype=torch.long), config.val_fraction)
-    starts = window_starts(len(val), count, length, config.seed)  # the windows the run scored
+    seed = config.seed if args.draw_seed is None else args.draw_seed
+    starts = window_starts(len(val), count, length, seed)  # by default the windows the run scored
 
-    per_position = loss_by_position(model, val, starts, length)
+    losses = window_losses(model, val, starts, length)
+    per_position, per_window = losses.mean(0), losses.mean(1)
     tail = per_position[100:].mean().item() if length > 100 else float("nan")
-    print(f"{args.run}: {count} windows of {length}, mean {per_position.mean().item():.4f} nats; "
-          f"positions 100 and later {tail:.4f}")
+    error = per_window.std().item() / len(per_window) ** 0.5 if len(per_window) > 1 else float("nan")
+    print(f"{args.run}: {count} windows of {length} (drawn from seed {seed}), mean {per_position.mean().item():.4f} "
+          f"nats, standard error {error:.4f}; positions 100 and later {tail:.4f}")
     for first, last in BANDS:
         band = per_position[first:last]
         if len(band):

@@ -128,6 +128,14 @@ def rnn_tui(*args, env: dict | None = None, cwd=None, timeout: float = 300, fres
     return result
 
 
+def side_by_side(*calls, workers: int = 2) -> list:
+    """Each zero-argument call's result, ``workers`` at a time: rnn-tui processes that start a new
+    interpreter spend seconds on one core importing torch, so two of them share the two cores."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda call: call(), calls))
+
+
 def detach(run_dir: Path, *args: str) -> subprocess.CompletedProcess:
     result = rnn_tui("train", *args, "--run-dir", str(run_dir), "--detach")
     assert result.returncode == 0, result.stderr

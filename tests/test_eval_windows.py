@@ -10,6 +10,7 @@ from rnn_tui.engine.config import TrainConfig
 from rnn_tui.engine.models import model_for
 from rnn_tui.engine.steps import evaluate_windows
 from rnn_tui.engine.trainer import Trainer, TrainingInputError
+from rnn_tui.tui.event_text import epoch_text
 from helpers import pattern_text, tiny_config
 
 
@@ -19,16 +20,20 @@ def test_the_window_measure_is_the_mean_over_windows_each_read_from_a_fresh_stat
     net = model_for(TrainConfig(model=model, hidden=16, device="cpu"), 7).eval()
     corpus = torch.randint(0, 7, (300,))
     starts, length = torch.tensor([0, 17, 50, 120, 3, 287]), 12
-    by_hand = 0.0  # one token at a time, each window from a fresh state
+    by_hand = []  # each window's mean, one token at a time, each window from a fresh state
     with torch.no_grad():
         for start in starts.tolist():
-            window, state = corpus[start: start + length + 1], net.begin_state(1, "cpu")
+            window, state, loss = corpus[start: start + length + 1], net.begin_state(1, "cpu"), 0.0
             for t in range(length):
                 logits, state = net(window[None, t: t + 1], state)
-                by_hand -= torch.log_softmax(logits[0].double(), dim=-1)[window[t + 1]].item()
-    by_hand /= len(starts) * length
+                loss -= torch.log_softmax(logits[0].double(), dim=-1)[window[t + 1]].item()
+            by_hand.append(loss / length)
+    mean = sum(by_hand) / len(by_hand)
+    error = math.sqrt(sum((x - mean) ** 2 for x in by_hand) / (len(by_hand) - 1) / len(by_hand))
     for batch_size in (1, 4, 64):  # however the windows are batched
-        assert evaluate_windows(net, corpus, starts, length, batch_size) == pytest.approx(by_hand, rel=1e-5)
+        got, got_error = evaluate_windows(net, corpus, starts, length, batch_size)
+        assert got == pytest.approx(mean, rel=1e-5) and got_error == pytest.approx(error, rel=1e-4)
+    assert evaluate_windows(net, corpus, starts[:1], length, 4)[1] is None  # one window: no spread to tell
 
 
 def test_a_run_reports_both_measures_each_epoch_in_nats_bits_and_perplexity():
@@ -40,6 +45,9 @@ def test_a_run_reports_both_measures_each_epoch_in_nats_bits_and_perplexity():
         assert epoch.val_loss_windows != epoch.val_loss  # two measures of one text, not one twice
         assert epoch.val_bpc_windows == pytest.approx(epoch.val_loss_windows / math.log(2))
         assert epoch.val_perplexity_windows == pytest.approx(math.exp(epoch.val_loss_windows))
+        assert 0 < epoch.val_loss_windows_se < epoch.val_loss_windows  # the draw's spread, told beside the mean
+        told = f"windows {epoch.val_loss_windows:.4f} ± {epoch.val_loss_windows_se:.4f} nats"
+        assert told in epoch_text(epoch)  # the headless line and the dashboard's log
     same = Trainer(tiny_config(epochs=1, eval="windows:20:16"), pattern_text(6000))
     same._setup()
     assert torch.equal(same.eval_starts, trainer.eval_starts)  # the same windows from the same seed

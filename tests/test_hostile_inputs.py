@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import typing
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,7 @@ from rnn_tui.engine.schema import CheckpointState, MetricsLine, RunStatus
 from rnn_tui.engine.session import prepare_run
 from rnn_tui.engine.summary import summarize_all
 from rnn_tui.engine.trainer import Trainer
-from helpers import pattern_text, run_cli, tiny_config
+from helpers import pattern_text, run_cli, side_by_side, tiny_config
 
 TINY = ["--corpus", "markov:length=3000", "--hidden", "8", "--batch-size", "2", "--num-steps", "5", "--epochs", "1",
         "--device", "cpu", "--sample-every", "0"]
@@ -65,8 +64,7 @@ def mishandled(name: str, result: subprocess.CompletedProcess | None, clean_ok: 
 
 def walk(cases: list[tuple[str, tuple, dict]], clean_ok: bool = True) -> list[str]:
     """Each (name, argv, run keywords) in a process of its own, two at a time; the problems found."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda case: run(*case[1], **case[2]), cases))
+    results = side_by_side(*(lambda case=case: run(*case[1], **case[2]) for case in cases))
     return [problem for (name, _, _), result in zip(cases, results) if (problem := mishandled(name, result, clean_ok))]
 
 
@@ -191,17 +189,22 @@ def test_paths_of_the_wrong_kind_are_one_line_with_or_without_detach(tmp_path):
 
 # -- 3. output streams ----------------------------------------------------------------------------------------
 def test_a_failing_stdout_costs_no_work_and_the_exit_status_tells(tmp_path, trained):
-    for name, args in (("text", ("train", *TINY, "--epochs", "2")), ("json", ("train", *TINY, "--json")),
-                       ("generate", ("generate", str(trained)))):
-        folder = tmp_path / name
-        closed = run_cli(*args, *(() if name == "generate" else ("--run-dir", str(folder))), stdout_closed=True)
+    one_core = {**os.environ, "OMP_NUM_THREADS": "1"}  # the cases run two at a time
+    closed_cases = (("text", ("train", *TINY, "--epochs", "2")), ("json", ("train", *TINY, "--json")),
+                    ("generate", ("generate", str(trained))))
+    full_cases = (["--help"], ["train", "--help"], ["presets"], ["corpora"], ["runs"], ["presets", "--json"],
+                  ["generate", str(trained)], ["train", *TINY, "--run-dir", str(tmp_path / "full")])
+    results = side_by_side(
+        *(lambda name=name, args=args: run_cli(*args, *(() if name == "generate" else ("--run-dir", str(tmp_path / name))),
+                                               env=one_core, stdout_closed=True) for name, args in closed_cases),
+        *(lambda args=args: run_cli(*args, env=one_core, stdout_path="/dev/full") for args in full_cases))
+    for (name, _), closed in zip(closed_cases, results):
         assert closed.returncode == 1 and "Traceback" not in closed.stderr, closed.stderr
         assert "standard output failed" in closed.stderr
         if name != "generate":  # the run went to its end, whole, and says where it is
+            folder = tmp_path / name
             assert str(folder) in closed.stderr and RunDir(folder).read_status()["finished"] == "completed"
-    for args in (["--help"], ["train", "--help"], ["presets"], ["corpora"], ["runs"], ["presets", "--json"],
-                 ["generate", str(trained)], ["train", *TINY, "--run-dir", str(tmp_path / "full")]):
-        result = run_cli(*args, stdout_path="/dev/full")
+    for args, result in zip(full_cases, results[len(closed_cases):]):
         assert result.returncode == 1 and "Traceback" not in result.stderr, (args, result.stderr)
         assert "No space left on device" in result.stderr, args
     assert RunDir(tmp_path / "full").read_status()["finished"] == "completed"
@@ -212,10 +215,11 @@ def test_a_failing_stdout_costs_no_work_and_the_exit_status_tells(tmp_path, trai
              ("train json", ("train", *poem, "--json", "--run-dir", str(tmp_path / "a2")), {"env": ascii_env})]
     problems = walk(cases)
     assert not problems, "\n\n".join(problems)
-    generated = run("generate", str(tmp_path / "a1"), "--prefix", "疑是", env=ascii_env)
+    generated, last = side_by_side(
+        lambda: run("generate", str(tmp_path / "a1"), "--prefix", "疑是", env=ascii_env),
+        lambda: run("train", *poem, "--json", "--run-dir", str(tmp_path / "a3"), env=ascii_env))
     assert generated.returncode == 0 and generated.stdout.startswith("\\u7591\\u662f")  # escaped, not an error
-    last = run("train", *poem, "--json", "--run-dir", str(tmp_path / "a3"), env=ascii_env).stdout.splitlines()[-1]
-    assert json.loads(last)["samples"][0]["text"].startswith("床前")  # escaped, so the JSON line holds it exactly
+    assert json.loads(last.stdout.splitlines()[-1])["samples"][0]["text"].startswith("床前")  # escaped, so the JSON line holds it exactly
 
 
 # -- 4. sampling's edge values ----------------------------------------------------------------------------------
@@ -281,8 +285,9 @@ def test_bytes_that_are_not_utf8_in_argv_are_refused_in_one_line(tmp_path):
                                                       os.fsencode(option), value]))
         cases.append((f"control --prefix {raw!r}", [b"control", os.fsencode(tmp_path), b"sample", b"--prefix", raw]))
     problems = []
-    with ThreadPoolExecutor(max_workers=2) as pool:  # argv as bytes: Python decodes them as it does its own
-        results = list(pool.map(lambda case: run_cli(*case[1], env={**os.environ, "OMP_NUM_THREADS": "1"}), cases))
+    # argv as bytes: Python decodes them as it does its own
+    results = side_by_side(*(lambda case=case: run_cli(*case[1], env={**os.environ, "OMP_NUM_THREADS": "1"})
+                             for case in cases))
     for (name, _), result in zip(cases, results):
         stderr = result.stderr
         lines = stderr.strip().splitlines()

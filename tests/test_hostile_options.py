@@ -5,12 +5,11 @@ process of its own forked from one that has imported rnn-tui (``helpers.run_cli`
 """
 import os
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 
 import click
 import pytest
 
-from helpers import run_cli
+from helpers import run_cli, side_by_side
 from rnn_tui.engine.launch import rnn_tui_command
 from rnn_tui.tui.cli import generate, train
 
@@ -65,8 +64,7 @@ def mishandled(name: str, result: subprocess.CompletedProcess | None) -> str | N
 def test_every_train_option_with_hostile_values(tmp_path):
     todo = [(f"{option} {short(value)}", ("train", *BASE, option, value)) for option, value in cases(train)]
     assert len(todo) > 150  # every option was walked
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda case: run_case(case[1], tmp_path), todo))
+    results = side_by_side(*(lambda case=case: run_case(case[1], tmp_path) for case in todo))
     problems = [p for (name, _), result in zip(todo, results) if (p := mishandled(name, result))]
     assert not problems, "\n\n".join(problems)
 
@@ -84,8 +82,7 @@ def test_every_generate_option_with_hostile_values(tmp_path, checkpoint):
     todo = [(f"{option} {short(value)}", ("generate", str(checkpoint), "--length", "20", option, value))
             for option, value in cases(generate)]
     todo += [(f"CHECKPOINT {short(value)}", ("generate", value)) for value in HOSTILE[str]]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda case: run_case(case[1], tmp_path), todo))
+    results = side_by_side(*(lambda case=case: run_case(case[1], tmp_path) for case in todo))
     problems = [p for (name, _), result in zip(todo, results)
                 if (p := None if result is not None and result.returncode == 0 and result.stdout  # it generated
                     else mishandled(name, result))]

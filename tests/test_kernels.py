@@ -1,6 +1,7 @@
 """The kernels switch (engine/kernels): what each --kernels setting chooses, and that every choice
 computes what the textbook model computes."""
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from rnn_tui.engine.kernels import onednn
 from rnn_tui.engine.kernels.recurrence import rnn_recurrence_onehot
 from rnn_tui.engine.models import RNNModel, RNNModelScratch
 from helpers import (assert_close_float32, assert_fast_rnn_equals_textbook, assert_recurrence_equals_float64_autograd,
-                     skip_unless_kernels_run)
+                     side_by_side, skip_unless_kernels_run)
 
 H, T = 16, 5
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,13 +118,14 @@ def test_without_the_c_folder_rnn_tui_trains_and_generates_on_torch_kernels(tmp_
 
     def run(*args):
         return subprocess.run([sys.executable, "-c", program, *args], capture_output=True, text=True,
-                              cwd=tmp_path, timeout=300)
-    trained = run("train", "--corpus", "markov:length=20000", "--hidden", "32", "--epochs", "1", "--json",
-                  "--device", "cpu", "--run-dir", str(tmp_path / "run"))
+                              cwd=tmp_path, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    trained, refused = side_by_side(  # two new interpreters: one core each
+        lambda: run("train", "--corpus", "markov:length=20000", "--hidden", "32", "--epochs", "1", "--json",
+                    "--device", "cpu", "--run-dir", str(tmp_path / "run")),
+        lambda: run("train", "--kernels", "c", "--corpus", "markov", "--epochs", "1"))
     assert trained.returncode == 0, trained.stderr
     start = json.loads(trained.stdout.splitlines()[0])
     assert not start["kernels"]["recurrence"].startswith("C") and start["kernels"]["generation"] == "torch stepper"
     generated = run("generate", str(tmp_path / "run"), "--length", "20")
     assert generated.returncode == 0 and len(generated.stdout.strip()) >= 20, generated.stderr
-    refused = run("train", "--kernels", "c", "--corpus", "markov", "--epochs", "1")
     assert refused.returncode == 2 and "were not built" in refused.stderr

@@ -16,28 +16,32 @@ from rnn_tui.engine import cpu, kernels
 from rnn_tui.engine.bench import suite
 from rnn_tui.engine.bench.paths import Workload
 from rnn_tui.engine.launch import python_command
-from helpers import SMALL, rnn_tui
+from helpers import SMALL, rnn_tui, side_by_side
 
 AVX2_HOST = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "RNN_TUI_C_ISA": "avx2"}
 
 
-def on_avx2_host(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return rnn_tui(*args, env={**os.environ, **AVX2_HOST}, **kwargs)
+def on_avx2_host(*args: str, extra: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+    return rnn_tui(*args, env={**os.environ, **AVX2_HOST, **(extra or {})}, **kwargs)
 
 
 def test_bf16_autocast_on_a_cpu_without_bfloat16_is_refused_in_one_line(tmp_path):
-    result = on_avx2_host("train", *SMALL, "--model", "lstm", "--autocast", "bf16", "--epochs", "1",
-                          "--run-dir", str(tmp_path / "run"))
+    # the same probe and line for every cell: asked of each in one interpreter on such a host
+    probe = python_command("from rnn_tui.engine import cpu; "
+                           "print('\\n'.join(str(cpu.bf16_problem(cell)) for cell in ('rnn', 'gru', 'lstm')))")
+    one_core = {"OMP_NUM_THREADS": "1"}  # three new interpreters side by side on two cores
+    result, trained, said = side_by_side(
+        lambda: on_avx2_host("train", *SMALL, "--model", "lstm", "--autocast", "bf16", "--epochs", "1",
+                             "--run-dir", str(tmp_path / "run"), extra=one_core),
+        lambda: on_avx2_host("train", *SMALL, "--model", "lstm", "--epochs", "1", "--run-dir", str(tmp_path / "f32"),
+                             extra=one_core),
+        lambda: subprocess.run(probe, capture_output=True, text=True, env={**os.environ, **AVX2_HOST, **one_core},
+                               check=True), workers=3)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1 and "--autocast bf16" in lines[0] and "nn.LSTM" in lines[0], result.stderr
     assert not (tmp_path / "run").exists()  # refused before a folder was made
-    trained = on_avx2_host("train", *SMALL, "--model", "lstm", "--epochs", "1", "--run-dir", str(tmp_path / "f32"))
     assert trained.returncode == 0, trained.stderr  # float32 trains on such a CPU
-    # the same probe and line for every cell: asked of each in one interpreter on such a host
-    probe = python_command("from rnn_tui.engine import cpu; "
-                           "print('\\n'.join(str(cpu.bf16_problem(cell)) for cell in ('rnn', 'gru', 'lstm')))")
-    said = subprocess.run(probe, capture_output=True, text=True, env={**os.environ, **AVX2_HOST}, check=True)
     assert [("--autocast bf16" in line, f"nn.{cell}" in line) for line, cell in
             zip(said.stdout.splitlines(), ("RNN", "GRU", "LSTM"))] == [(True, True)] * 3, said.stdout
 
@@ -45,8 +49,10 @@ def test_bf16_autocast_on_a_cpu_without_bfloat16_is_refused_in_one_line(tmp_path
 def test_the_probe_asks_torch_once_and_names_the_cpu():
     probe = python_command("from rnn_tui.engine import cpu; print(cpu.bf16_problem('lstm') is None); "
                            "print(cpu.describe_cpu())")
-    for env, trains in (({}, cpu.bf16_problem("lstm") is None), (AVX2_HOST, False)):
-        done = subprocess.run(probe, capture_output=True, text=True, env={**os.environ, **env}, check=True)
+    cases = (({}, cpu.bf16_problem("lstm") is None), (AVX2_HOST, False))
+    runs = side_by_side(*(lambda env=env: subprocess.run(probe, capture_output=True, text=True,
+                                                         env={**os.environ, **env}, check=True) for env, _ in cases))
+    for (env, trains), done in zip(cases, runs):
         answer, described = done.stdout.splitlines()
         assert answer == str(trains)
         assert cpu.cpu_name() in described and f"{cpu.usable_cores()} cores" in described

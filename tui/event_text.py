@@ -12,10 +12,11 @@ from rnn_tui.tui.formatting import format_checkpoint, format_epoch
 
 
 def validation_text(event: ev.Epoch) -> str:
-    """``val 5.123 (1.6335 nats), windows 1.6402 nats``, or nothing before a validation."""
+    """``val 5.123 (1.6335 nats), windows 1.6402 ± 0.0150 nats``, or nothing before a validation."""
     text = f"val {event.val_perplexity:.3f} ({event.val_loss:.4f} nats)" if event.val_loss is not None else ""
     if event.val_loss_windows is not None:
-        text += f", windows {event.val_loss_windows:.4f} nats"
+        error = f" ± {event.val_loss_windows_se:.4f}" if event.val_loss_windows_se is not None else ""
+        text += f", windows {event.val_loss_windows:.4f}{error} nats"
     return text
 
 
