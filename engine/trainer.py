@@ -313,9 +313,9 @@ class Trainer:
                                      f"tokens, fewer than a window of {length} and the one before it")
         return window_starts(len(self.val_corpus), count, length, self.config.seed)
 
-    def _validate(self) -> tuple[float | None, float | None, float]:
-        """(validation loss in nats, (the same over ``--eval``'s windows, its standard error) or None, seconds
-        both took)."""
+    def _validate(self) -> tuple[float | None, tuple[float, float | None] | None, float]:
+        """(validation loss in nats, (the same over ``--eval``'s windows, its standard error) or None,
+        seconds both took)."""
         cfg, started = self.config, self.clock()
         val_loss = evaluate_loss(self.model, self.val_corpus, cfg.batch_size, cfg.num_steps, cfg.autocast, self.world)
         windows_loss = None

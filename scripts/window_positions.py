@@ -6,9 +6,9 @@ position over the windows its `--eval windows:N:L` drew, beside a bigram model o
 Each window is read from a fresh state, so its first positions are predicted from almost no context.
 Per band of positions it prints the mean loss and what the band adds to the window's mean above the
 level of positions 100 and later, and the mean's standard error over windows (how far another draw
-of as many windows may land: nanoGPT's 12,800 windows pin it down, 200 do not). The bigram baseline (counts of the training tokens, add-0.1) is
-scored on the same first transitions and on every transition of the held-out text: the first
-position sees one token, as a bigram does. Not a test.
+of as many windows may land: nanoGPT's 12,800 windows pin it down, 200 do not). The bigram baseline
+(counts of the training tokens, add-0.1) is scored on the same first transitions and on every
+transition of the held-out text: the first position sees one token, as a bigram does. Not a test.
 """
 from __future__ import annotations
 

@@ -190,13 +190,13 @@ def test_paths_of_the_wrong_kind_are_one_line_with_or_without_detach(tmp_path):
 # -- 3. output streams ----------------------------------------------------------------------------------------
 def test_a_failing_stdout_costs_no_work_and_the_exit_status_tells(tmp_path, trained):
     one_core = {**os.environ, "OMP_NUM_THREADS": "1"}  # the cases run two at a time
-    closed_cases = (("text", ("train", *TINY, "--epochs", "2")), ("json", ("train", *TINY, "--json")),
+    closed_cases = (("text", ("train", *TINY, "--epochs", "2", "--run-dir", str(tmp_path / "text"))),
+                    ("json", ("train", *TINY, "--json", "--run-dir", str(tmp_path / "json"))),
                     ("generate", ("generate", str(trained))))
     full_cases = (["--help"], ["train", "--help"], ["presets"], ["corpora"], ["runs"], ["presets", "--json"],
                   ["generate", str(trained)], ["train", *TINY, "--run-dir", str(tmp_path / "full")])
     results = side_by_side(
-        *(lambda name=name, args=args: run_cli(*args, *(() if name == "generate" else ("--run-dir", str(tmp_path / name))),
-                                               env=one_core, stdout_closed=True) for name, args in closed_cases),
+        *(lambda args=args: run_cli(*args, env=one_core, stdout_closed=True) for _, args in closed_cases),
         *(lambda args=args: run_cli(*args, env=one_core, stdout_path="/dev/full") for args in full_cases))
     for (name, _), closed in zip(closed_cases, results):
         assert closed.returncode == 1 and "Traceback" not in closed.stderr, closed.stderr
@@ -219,7 +219,8 @@ def test_a_failing_stdout_costs_no_work_and_the_exit_status_tells(tmp_path, trai
         lambda: run("generate", str(tmp_path / "a1"), "--prefix", "疑是", env=ascii_env),
         lambda: run("train", *poem, "--json", "--run-dir", str(tmp_path / "a3"), env=ascii_env))
     assert generated.returncode == 0 and generated.stdout.startswith("\\u7591\\u662f")  # escaped, not an error
-    assert json.loads(last.stdout.splitlines()[-1])["samples"][0]["text"].startswith("床前")  # escaped, so the JSON line holds it exactly
+    last_line = last.stdout.splitlines()[-1]
+    assert json.loads(last_line)["samples"][0]["text"].startswith("床前")  # escaped, so the JSON line holds it exactly
 
 
 # -- 4. sampling's edge values ----------------------------------------------------------------------------------
